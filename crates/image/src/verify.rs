@@ -1,0 +1,536 @@
+//! Cross-reference checks of a decoded dump: pure functions on the image messages, run by
+//! LoadedDump::load before restore touches the system. Each problem names the offending
+//! item (pid, tid, fd, file id, address); the caller adds the image file.
+
+use std::collections::HashSet;
+
+use crate::frame::FORMAT_VERSION;
+use crate::names::{inventory_name, is_plain_file_name, INVENTORY_TEMP_NAME};
+use crate::pb;
+
+/// Number of entries of TaskImage.sigactions when present (signals 1..=64).
+pub const SIGNAL_COUNT: usize = 64;
+/// Size of a raw siginfo_t as PTRACE_PEEKSIGINFO returns it.
+pub const SIGINFO_SIZE: usize = 128;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Inconsistency {
+    #[error("inventory records format version {found}, expected {FORMAT_VERSION}")]
+    FormatVersion { found: u32 },
+    #[error("page size {page_size} is not a power of two")]
+    BadPageSize { page_size: u32 },
+    #[error("the inventory lists no tasks")]
+    NoTasks,
+    #[error("root pid {root_pid} is not the first task listed (first is pid {first})")]
+    RootNotFirst { root_pid: i32, first: i32 },
+    #[error("task pid {pid} is not a valid pid")]
+    BadPid { pid: i32 },
+    #[error("pid {pid} is listed twice")]
+    DuplicateTask { pid: i32 },
+    #[error("listed image name {name:?} is not a plain file name inside the dump directory")]
+    BadImageName { name: String },
+    #[error("image {name} is listed twice")]
+    DuplicateImageName { name: String },
+    #[error("pid {pid} needs image {name}, which the inventory does not list")]
+    MissingTaskImage { pid: i32, name: String },
+    #[error("files.img is not listed")]
+    MissingFilesImage,
+    #[error("holds pid {found}, but the inventory lists it as pid {expected}")]
+    PidMismatch { expected: i32, found: i32 },
+    #[error("pid {pid} has parent {found}, but the inventory says {expected}")]
+    PpidMismatch { pid: i32, expected: i32, found: i32 },
+    #[error("pid {pid} has no threads")]
+    NoThreads { pid: i32 },
+    #[error("pid {pid} thread {tid} has no registers")]
+    MissingRegisters { pid: i32, tid: i32 },
+    #[error("pid {pid} lists thread {tid} twice")]
+    DuplicateThread { pid: i32, tid: i32 },
+    #[error("pid {pid} has {count} signal actions, expected {SIGNAL_COUNT} or none")]
+    BadSigactionCount { pid: i32, count: usize },
+    #[error(
+        "pid {pid} {}: pending signal {signo} has a {len}-byte siginfo, expected {SIGINFO_SIZE}",
+        match tid { Some(tid) => format!("thread {tid}"), None => "shared queue".to_string() }
+    )]
+    BadSiginfo {
+        pid: i32,
+        tid: Option<i32>,
+        signo: i32,
+        len: usize,
+    },
+    #[error("file id {id} is listed twice")]
+    DuplicateFileId { id: u32 },
+    #[error("file id {id} has no kind this stasis knows (written by a newer stasis?)")]
+    FileWithoutKind { id: u32 },
+    #[error("pid {pid} has negative fd {fd}")]
+    NegativeFd { pid: i32, fd: i32 },
+    #[error("pid {pid} lists fd {fd} twice")]
+    DuplicateFd { pid: i32, fd: i32 },
+    #[error("pid {pid} fd {fd} refers to file id {file_id}, which files.img does not hold")]
+    UnknownFileId { pid: i32, fd: i32, file_id: u32 },
+    #[error("pid {pid}: VMA 0x{start:x}-0x{end:x} is empty or reversed")]
+    EmptyVma { pid: i32, start: u64, end: u64 },
+    #[error("pid {pid}: VMA 0x{start:x}-0x{end:x} is not aligned to the page size {page_size}")]
+    UnalignedVma {
+        pid: i32,
+        start: u64,
+        end: u64,
+        page_size: u64,
+    },
+    #[error(
+        "pid {pid}: VMA 0x{start:x}-0x{end:x} overlaps or comes before the previous VMA \
+         0x{prev_start:x}-0x{prev_end:x}"
+    )]
+    OverlappingVmas {
+        pid: i32,
+        start: u64,
+        end: u64,
+        prev_start: u64,
+        prev_end: u64,
+    },
+    #[error("pid {pid}: page run at 0x{address:x} is empty")]
+    EmptyPageRun { pid: i32, address: u64 },
+    #[error("pid {pid}: page run at 0x{address:x} is not aligned to the page size {page_size}")]
+    UnalignedPageRun {
+        pid: i32,
+        address: u64,
+        page_size: u64,
+    },
+    #[error("pid {pid}: page run at 0x{address:x} of {nr_pages} pages overflows")]
+    PageRunOverflow {
+        pid: i32,
+        address: u64,
+        nr_pages: u64,
+    },
+    #[error(
+        "pid {pid}: page run at 0x{address:x} starts before the previous run ends (0x{prev_end:x})"
+    )]
+    UnsortedPageRuns {
+        pid: i32,
+        address: u64,
+        prev_end: u64,
+    },
+    #[error("pid {pid}: page run at 0x{address:x} ({nr_pages} pages) lies outside every VMA")]
+    PageRunOutsideVmas {
+        pid: i32,
+        address: u64,
+        nr_pages: u64,
+    },
+    #[error("pid {pid}: page runs add up to {from_runs} bytes but pages_size is {recorded}")]
+    PagesSizeMismatch {
+        pid: i32,
+        from_runs: u64,
+        recorded: u64,
+    },
+    #[error("pid {pid}: pages_size is {pages_size} bytes but {name} holds {file_size}")]
+    PagesFileSizeMismatch {
+        pid: i32,
+        name: String,
+        pages_size: u64,
+        file_size: u64,
+    },
+    #[error("pid {pid}: pages are compressed with {compression:?}, which this stasis cannot read")]
+    UnsupportedCompression { pid: i32, compression: String },
+}
+
+/// The inventory on its own: version, page size, task list, image names.
+pub(crate) fn check_inventory(inventory: &pb::Inventory) -> Result<(), Inconsistency> {
+    if inventory.format_version != FORMAT_VERSION {
+        return Err(Inconsistency::FormatVersion {
+            found: inventory.format_version,
+        });
+    }
+    if !inventory.page_size.is_power_of_two() {
+        return Err(Inconsistency::BadPageSize {
+            page_size: inventory.page_size,
+        });
+    }
+    let first = inventory.tasks.first().ok_or(Inconsistency::NoTasks)?;
+    if first.pid != inventory.root_pid {
+        return Err(Inconsistency::RootNotFirst {
+            root_pid: inventory.root_pid,
+            first: first.pid,
+        });
+    }
+    let mut pids = HashSet::new();
+    for task in &inventory.tasks {
+        if task.pid <= 0 {
+            return Err(Inconsistency::BadPid { pid: task.pid });
+        }
+        if !pids.insert(task.pid) {
+            return Err(Inconsistency::DuplicateTask { pid: task.pid });
+        }
+    }
+    let mut names = HashSet::new();
+    for image in &inventory.images {
+        let name = image.name.as_str();
+        if !is_plain_file_name(name) || name == inventory_name() || name == INVENTORY_TEMP_NAME {
+            return Err(Inconsistency::BadImageName { name: name.into() });
+        }
+        if !names.insert(name) {
+            return Err(Inconsistency::DuplicateImageName { name: name.into() });
+        }
+    }
+    Ok(())
+}
+
+/// files.img: ids unique, every file of a known kind. Returns the set of ids.
+pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Inconsistency> {
+    let mut ids = HashSet::new();
+    for file in &files.files {
+        if !ids.insert(file.id) {
+            return Err(Inconsistency::DuplicateFileId { id: file.id });
+        }
+        if file.kind.is_none() {
+            return Err(Inconsistency::FileWithoutKind { id: file.id });
+        }
+    }
+    Ok(ids)
+}
+
+/// task-<pid>.img against its inventory entry.
+pub(crate) fn check_task(entry: &pb::TaskEntry, task: &pb::TaskImage) -> Result<(), Inconsistency> {
+    let pid = entry.pid;
+    if task.pid != pid {
+        return Err(Inconsistency::PidMismatch {
+            expected: pid,
+            found: task.pid,
+        });
+    }
+    if task.ppid != entry.ppid {
+        return Err(Inconsistency::PpidMismatch {
+            pid,
+            expected: entry.ppid,
+            found: task.ppid,
+        });
+    }
+    if task.threads.is_empty() {
+        return Err(Inconsistency::NoThreads { pid });
+    }
+    let mut tids = HashSet::new();
+    for thread in &task.threads {
+        let tid = thread.tid;
+        if !tids.insert(tid) {
+            return Err(Inconsistency::DuplicateThread { pid, tid });
+        }
+        if thread.regs.is_none() {
+            return Err(Inconsistency::MissingRegisters { pid, tid });
+        }
+        check_siginfos(pid, Some(tid), &thread.pending)?;
+    }
+    check_siginfos(pid, None, &task.shared_pending)?;
+    let count = task.sigactions.len();
+    if count != 0 && count != SIGNAL_COUNT {
+        return Err(Inconsistency::BadSigactionCount { pid, count });
+    }
+    Ok(())
+}
+
+fn check_siginfos(pid: i32, tid: Option<i32>, queue: &[pb::SigInfo]) -> Result<(), Inconsistency> {
+    match queue.iter().find(|info| info.raw.len() != SIGINFO_SIZE) {
+        Some(info) => Err(Inconsistency::BadSiginfo {
+            pid,
+            tid,
+            signo: info.signo,
+            len: info.raw.len(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// fds-<pid>.img: pid, unique non-negative fds, every file id present in files.img.
+pub(crate) fn check_fd_table(
+    pid: i32,
+    table: &pb::FdTableImage,
+    file_ids: &HashSet<u32>,
+) -> Result<(), Inconsistency> {
+    if table.pid != pid {
+        return Err(Inconsistency::PidMismatch {
+            expected: pid,
+            found: table.pid,
+        });
+    }
+    let mut fds = HashSet::new();
+    for entry in &table.fds {
+        let fd = entry.fd;
+        if fd < 0 {
+            return Err(Inconsistency::NegativeFd { pid, fd });
+        }
+        if !fds.insert(fd) {
+            return Err(Inconsistency::DuplicateFd { pid, fd });
+        }
+        if !file_ids.contains(&entry.file_id) {
+            return Err(Inconsistency::UnknownFileId {
+                pid,
+                fd,
+                file_id: entry.file_id,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// mm-<pid>.img: VMAs sorted, disjoint and page-aligned; page runs sorted, disjoint, inside
+/// VMAs, and adding up to both pages_size and the size of the pages file.
+pub(crate) fn check_mm(
+    pid: i32,
+    mm: &pb::MmImage,
+    page_size: u32,
+    pages_name: &str,
+    pages_file_size: u64,
+) -> Result<(), Inconsistency> {
+    if mm.pid != pid {
+        return Err(Inconsistency::PidMismatch {
+            expected: pid,
+            found: mm.pid,
+        });
+    }
+    if !mm.pages_compression.is_empty() {
+        return Err(Inconsistency::UnsupportedCompression {
+            pid,
+            compression: mm.pages_compression.clone(),
+        });
+    }
+    let page_size = u64::from(page_size);
+    check_vmas(pid, &mm.vmas, page_size)?;
+    let mut total_pages = 0u64;
+    let mut prev_end = 0u64;
+    for run in &mm.pages {
+        let address = run.address;
+        let nr_pages = run.nr_pages;
+        if nr_pages == 0 {
+            return Err(Inconsistency::EmptyPageRun { pid, address });
+        }
+        if address % page_size != 0 {
+            return Err(Inconsistency::UnalignedPageRun {
+                pid,
+                address,
+                page_size,
+            });
+        }
+        let overflow = Inconsistency::PageRunOverflow {
+            pid,
+            address,
+            nr_pages,
+        };
+        let end = nr_pages
+            .checked_mul(page_size)
+            .and_then(|len| address.checked_add(len))
+            .ok_or_else(|| overflow.clone())?;
+        if address < prev_end {
+            return Err(Inconsistency::UnsortedPageRuns {
+                pid,
+                address,
+                prev_end,
+            });
+        }
+        if !covered_by_vmas(&mm.vmas, address, end) {
+            return Err(Inconsistency::PageRunOutsideVmas {
+                pid,
+                address,
+                nr_pages,
+            });
+        }
+        prev_end = end;
+        total_pages = total_pages.checked_add(nr_pages).ok_or(overflow)?;
+    }
+    // Runs are disjoint inside a 64-bit address space, so this cannot overflow; stay safe anyway.
+    let from_runs = total_pages.saturating_mul(page_size);
+    if from_runs != mm.pages_size {
+        return Err(Inconsistency::PagesSizeMismatch {
+            pid,
+            from_runs,
+            recorded: mm.pages_size,
+        });
+    }
+    if pages_file_size != mm.pages_size {
+        return Err(Inconsistency::PagesFileSizeMismatch {
+            pid,
+            name: pages_name.into(),
+            pages_size: mm.pages_size,
+            file_size: pages_file_size,
+        });
+    }
+    Ok(())
+}
+
+fn check_vmas(pid: i32, vmas: &[pb::Vma], page_size: u64) -> Result<(), Inconsistency> {
+    let mut prev: Option<&pb::Vma> = None;
+    for vma in vmas {
+        let (start, end) = (vma.start, vma.end);
+        if start >= end {
+            return Err(Inconsistency::EmptyVma { pid, start, end });
+        }
+        if start % page_size != 0 || end % page_size != 0 {
+            return Err(Inconsistency::UnalignedVma {
+                pid,
+                start,
+                end,
+                page_size,
+            });
+        }
+        if let Some(prev) = prev {
+            if start < prev.end {
+                return Err(Inconsistency::OverlappingVmas {
+                    pid,
+                    start,
+                    end,
+                    prev_start: prev.start,
+                    prev_end: prev.end,
+                });
+            }
+        }
+        prev = Some(vma);
+    }
+    Ok(())
+}
+
+/// True if [start, end) lies inside one VMA or a run of VMAs that touch each other.
+/// `vmas` are already checked sorted and disjoint.
+fn covered_by_vmas(vmas: &[pb::Vma], start: u64, end: u64) -> bool {
+    let first = vmas.partition_point(|vma| vma.end <= start);
+    let mut covered_to = match vmas.get(first) {
+        Some(vma) if vma.start <= start => vma.end,
+        _ => return false,
+    };
+    for vma in vmas.iter().skip(first + 1) {
+        if covered_to >= end {
+            break;
+        }
+        if vma.start != covered_to {
+            return false;
+        }
+        covered_to = vma.end;
+    }
+    covered_to >= end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: u64 = 4096;
+
+    fn vma(start: u64, end: u64) -> pb::Vma {
+        pb::Vma {
+            start,
+            end,
+            ..Default::default()
+        }
+    }
+
+    fn run(address: u64, nr_pages: u64) -> pb::PageRun {
+        pb::PageRun { address, nr_pages }
+    }
+
+    fn mm(vmas: Vec<pb::Vma>, pages: Vec<pb::PageRun>) -> pb::MmImage {
+        let pages_size = pages.iter().map(|r| r.nr_pages * PAGE).sum();
+        pb::MmImage {
+            pid: 10,
+            vmas,
+            pages,
+            pages_size,
+            ..Default::default()
+        }
+    }
+
+    fn check(mm: &pb::MmImage) -> Result<(), Inconsistency> {
+        check_mm(10, mm, PAGE as u32, "pages-10.img", mm.pages_size)
+    }
+
+    #[test]
+    fn runs_inside_one_or_adjacent_vmas() {
+        let vmas = vec![
+            vma(0x10000, 0x12000),
+            vma(0x12000, 0x14000),
+            vma(0x20000, 0x21000),
+        ];
+        assert_eq!(check(&mm(vmas.clone(), vec![run(0x10000, 2)])), Ok(()));
+        // Spans two touching VMAs.
+        assert_eq!(
+            check(&mm(vmas.clone(), vec![run(0x11000, 3), run(0x20000, 1)])),
+            Ok(())
+        );
+        // Spans the gap between 0x14000 and 0x20000.
+        assert!(matches!(
+            check(&mm(vmas.clone(), vec![run(0x13000, 2)])),
+            Err(Inconsistency::PageRunOutsideVmas {
+                address: 0x13000,
+                ..
+            })
+        ));
+        // Below every VMA, and past every VMA.
+        assert!(matches!(
+            check(&mm(vmas.clone(), vec![run(0x1000, 1)])),
+            Err(Inconsistency::PageRunOutsideVmas { .. })
+        ));
+        assert!(matches!(
+            check(&mm(vmas, vec![run(0x30000, 1)])),
+            Err(Inconsistency::PageRunOutsideVmas { .. })
+        ));
+    }
+
+    #[test]
+    fn runs_must_be_sorted_disjoint_aligned_nonempty() {
+        let vmas = vec![vma(0x10000, 0x20000)];
+        assert!(matches!(
+            check(&mm(vmas.clone(), vec![run(0x12000, 2), run(0x13000, 1)])),
+            Err(Inconsistency::UnsortedPageRuns { .. })
+        ));
+        assert!(matches!(
+            check(&mm(vmas.clone(), vec![run(0x10010, 1)])),
+            Err(Inconsistency::UnalignedPageRun { .. })
+        ));
+        assert!(matches!(
+            check(&mm(vmas.clone(), vec![run(0x10000, 0)])),
+            Err(Inconsistency::EmptyPageRun { .. })
+        ));
+        let huge = pb::MmImage {
+            pid: 10,
+            vmas,
+            pages: vec![run(0x10000, u64::MAX)],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check(&huge),
+            Err(Inconsistency::PageRunOverflow { .. })
+        ));
+    }
+
+    #[test]
+    fn vmas_must_be_sorted_disjoint_aligned() {
+        for vmas in [
+            vec![vma(0x2000, 0x2000)],
+            vec![vma(0x3000, 0x2000)],
+            vec![vma(0x2001, 0x3000)],
+            vec![vma(0x2000, 0x4000), vma(0x3000, 0x5000)],
+            vec![vma(0x5000, 0x6000), vma(0x2000, 0x3000)],
+        ] {
+            assert!(check(&mm(vmas.clone(), vec![])).is_err(), "{vmas:?}");
+        }
+    }
+
+    #[test]
+    fn sizes_must_agree() {
+        let mut image = mm(vec![vma(0x10000, 0x20000)], vec![run(0x10000, 2)]);
+        assert!(matches!(
+            check_mm(10, &image, PAGE as u32, "pages-10.img", PAGE),
+            Err(Inconsistency::PagesFileSizeMismatch { .. })
+        ));
+        image.pages_size = PAGE;
+        assert!(matches!(
+            check(&image),
+            Err(Inconsistency::PagesSizeMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn error_text_names_address_in_hex() {
+        let err = check(&mm(vec![vma(0x10000, 0x11000)], vec![run(0x7f00_0000, 1)]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pid 10") && err.contains("0x7f000000"),
+            "{err}"
+        );
+    }
+}

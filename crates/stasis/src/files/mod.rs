@@ -1,0 +1,202 @@
+//! Open files: what each fd of a task is, whether stasis can checkpoint it, and
+//! one module per kind with its dump and restore code. The folder listing is
+//! the list of supported kinds.
+
+pub mod chardev;
+pub mod directory;
+pub mod regular;
+
+use std::path::Path;
+
+use stasis_image::pb;
+
+use crate::proc::fdinfo::{parse_fdinfo, FdInfo};
+
+/// What one fd of a task is, read from /proc before (and after) freezing.
+#[derive(Debug, Clone)]
+pub struct FdProbe {
+    pub fd: i32,
+    /// Target of /proc/<pid>/fd/<fd>, e.g. "/var/log/x.log", "pipe:[123]".
+    pub link: String,
+    /// stat of the open file (through the /proc link), if it could be taken.
+    pub stat: Option<FileStat>,
+    pub info: FdInfo,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FileStat {
+    pub mode: u32,
+    pub dev: u64,
+    pub ino: u64,
+    pub rdev: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// The kinds of open file stasis can checkpoint (a closed set: a `match`, not a trait object).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Regular,
+    Directory,
+    CharDevice,
+}
+
+/// Verdict on one fd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Support {
+    Supported(FileKind),
+    /// `what` names the object ("pipe:[123]", "socket", ...); `why` says why it
+    /// cannot be checkpointed and what the user can do.
+    Unsupported { what: String, why: String },
+}
+
+/// Decides whether an fd can be checkpointed. Pure: takes only the probe.
+pub fn classify(probe: &FdProbe) -> Support {
+    let unsupported = |what: &str, why: &str| Support::Unsupported {
+        what: what.to_string(),
+        why: why.to_string(),
+    };
+    let link = probe.link.as_str();
+    if link.starts_with("pipe:") {
+        return unsupported(&format!("pipe ({link})"), "pipes are not supported yet");
+    }
+    if link.starts_with("socket:") {
+        return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
+    }
+    if let Some(name) = link.strip_prefix("anon_inode:") {
+        return unsupported(
+            &format!("{name} (anonymous inode)"),
+            "this kind of anonymous-inode file is not supported yet",
+        );
+    }
+    let Some(stat) = probe.stat else {
+        return unsupported(link, "the file could not be examined (stat failed)");
+    };
+    match stat.mode & libc::S_IFMT {
+        libc::S_IFREG => regular::classify(link),
+        libc::S_IFDIR => directory::classify(link),
+        libc::S_IFCHR => chardev::classify(link, stat.rdev),
+        libc::S_IFIFO => unsupported(&format!("FIFO {link}"), "FIFOs are not supported yet"),
+        libc::S_IFSOCK => unsupported(&format!("socket {link}"), "sockets are not supported yet"),
+        libc::S_IFBLK => unsupported(&format!("block device {link}"), "block devices are not supported"),
+        _ => unsupported(link, "unknown kind of file"),
+    }
+}
+
+/// Reads /proc/<pid>/fd and fdinfo for every fd of a task.
+pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
+    let dir = format!("/proc/{pid}/fd");
+    let mut fds: Vec<i32> = std::fs::read_dir(&dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    fds.sort_unstable();
+    let mut probes = Vec::with_capacity(fds.len());
+    for fd in fds {
+        let fd_path = format!("{dir}/{fd}");
+        let link = match std::fs::read_link(&fd_path) {
+            Ok(target) => target.to_string_lossy().into_owned(),
+            // The fd was closed between readdir and readlink.
+            Err(_) => continue,
+        };
+        let Ok(info_text) = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")) else {
+            continue;
+        };
+        let info = parse_fdinfo(&info_text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+        let stat = crate::sys::syscalls::stat_path(Path::new(&fd_path))
+            .ok()
+            .map(|st| FileStat {
+                mode: st.st_mode,
+                dev: st.st_dev,
+                ino: st.st_ino,
+                rdev: st.st_rdev,
+                size: st.st_size as u64,
+                mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            });
+        probes.push(FdProbe {
+            fd,
+            link,
+            stat,
+            info,
+        });
+    }
+    Ok(probes)
+}
+
+/// Flags of an open file description as stored in the image: everything but O_CLOEXEC.
+pub fn description_flags(info: &FdInfo) -> u32 {
+    info.flags & !(libc::O_CLOEXEC as u32)
+}
+
+/// The image record for a supported fd.
+pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
+    let stat = probe.stat.unwrap_or_default();
+    let kind = match kind {
+        FileKind::Regular => regular::dump(probe, &stat),
+        FileKind::Directory => directory::dump(probe),
+        FileKind::CharDevice => chardev::dump(probe, &stat),
+    };
+    pb::OpenFile {
+        id,
+        flags: description_flags(&probe.info),
+        position: probe.info.pos,
+        kind: Some(kind),
+    }
+}
+
+/// open(2) flags to recreate a description: its status flags without the ones
+/// that would create or truncate anything.
+pub fn reopen_flags(flags: u32) -> i32 {
+    (flags as i32) & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(link: &str, mode: u32, rdev: u64) -> FdProbe {
+        FdProbe {
+            fd: 3,
+            link: link.to_string(),
+            stat: Some(FileStat {
+                mode,
+                rdev,
+                ..Default::default()
+            }),
+            info: FdInfo::default(),
+        }
+    }
+
+    #[test]
+    fn classifies_common_fds() {
+        assert_eq!(
+            classify(&probe("/tmp/x", libc::S_IFREG | 0o644, 0)),
+            Support::Supported(FileKind::Regular)
+        );
+        assert_eq!(
+            classify(&probe("/tmp", libc::S_IFDIR | 0o755, 0)),
+            Support::Supported(FileKind::Directory)
+        );
+        assert_eq!(
+            classify(&probe("/dev/null", libc::S_IFCHR | 0o666, libc::makedev(1, 3))),
+            Support::Supported(FileKind::CharDevice)
+        );
+        assert!(matches!(
+            classify(&probe("/dev/pts/0", libc::S_IFCHR | 0o620, libc::makedev(136, 0))),
+            Support::Unsupported { .. }
+        ));
+        assert!(matches!(
+            classify(&probe("pipe:[42]", libc::S_IFIFO | 0o600, 0)),
+            Support::Unsupported { .. }
+        ));
+        assert!(matches!(
+            classify(&probe("/tmp/gone (deleted)", libc::S_IFREG | 0o600, 0)),
+            Support::Unsupported { .. }
+        ));
+        assert!(matches!(
+            classify(&probe("/proc/1/status", libc::S_IFREG | 0o444, 0)),
+            Support::Unsupported { .. }
+        ));
+    }
+}

@@ -1,0 +1,416 @@
+//! Turning a stopped stub into the saved task, one injected syscall at a time.
+//! The order matters and is explained step by step: memory first, then files
+//! (while we are still root in the host's root directory), then mm fields,
+//! signals and limits, then credentials (which take privileges away), and the
+//! registers last.
+
+use std::io;
+
+use stasis_image::{pb, LoadedDump, LoadedTask};
+
+use super::memory;
+use super::RestoreOptions;
+use crate::files::reopen_flags;
+use crate::inject::{self, u64s, Injector};
+use crate::sys::ptrace;
+use crate::sys::remote::Remote;
+
+/// A failed step: what we were doing, and why it failed.
+pub type StepError = (String, io::Error);
+
+trait Step<T> {
+    fn step(self, what: &str) -> Result<T, StepError>;
+}
+
+impl<T> Step<T> for io::Result<T> {
+    fn step(self, what: &str) -> Result<T, StepError> {
+        self.map_err(|e| (what.to_string(), e))
+    }
+}
+
+const RSEQ_FLAG_UNREGISTER: u64 = 1;
+const SS_DISABLE: i32 = 2;
+const SS_ONSTACK: i32 = 1;
+const SECBIT_NO_SETUID_FIXUP: u64 = 1 << 2;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask, opts: &RestoreOptions) -> Result<(), StepError> {
+    let page_size = dump.inventory.page_size as u64;
+    let thread = task
+        .task
+        .threads
+        .first()
+        .ok_or_else(|| io::Error::other("the task image has no thread"))
+        .step("reading the task image")?;
+
+    // No signal may reach the stub while it is half built.
+    ptrace::set_sigmask(pid, u64::MAX).step("blocking signals")?;
+    let regs = ptrace::get_regs(pid).step("reading the new process's registers")?;
+    // The stub stopped right after its kill(SIGSTOP) syscall: the two bytes
+    // before its instruction pointer are a `syscall` instruction we can reuse.
+    let remote = Remote::new(pid, regs.rip - 2, regs).step("preparing to run syscalls in the new process")?;
+    let mut inj = Injector::new(remote, 0, 0);
+
+    // glibc registered rseq in the stub; the kernel would write to that area
+    // after we unmap it, so unregister first.
+    let stub_rseq = ptrace::get_rseq(pid).step("reading the stub's rseq")?;
+    if stub_rseq.rseq_abi_pointer != 0 {
+        inj.syscall(
+            inject::SYS_rseq,
+            &[
+                stub_rseq.rseq_abi_pointer,
+                stub_rseq.rseq_abi_size as u64,
+                RSEQ_FLAG_UNREGISTER,
+                stub_rseq.signature as u64,
+            ],
+        )
+        .step("unregistering the stub's rseq")?;
+    }
+
+    // Memory.
+    let stub = memory::stub_maps(pid).step("reading the stub's mappings")?;
+    let scratch = memory::find_free_range(&stub, &task.mm.vmas, memory::SCRATCH_LEN, &[])
+        .ok_or_else(|| io::Error::other("no free address range"))
+        .step("placing the scratch area")?;
+    memory::install_scratch(&mut inj, scratch).step("mapping the scratch area")?;
+    inj.syscall(inject::SYS_close_range, &[0, u32::MAX as u64, 0])
+        .step("closing the stub's files")?;
+    memory::unmap_stub(&mut inj, &stub, scratch).step("unmapping the stub")?;
+    memory::move_vdso(&mut inj, &stub, &task.mm.vmas, scratch).step("moving the vdso")?;
+    let fixes = memory::map_vmas(&mut inj, task, page_size).step("mapping memory")?;
+    memory::fill_pages(&mut inj, task, page_size).step("reading pages from the image")?;
+    memory::fix_protections(&mut inj, &fixes).step("setting memory protections")?;
+
+    // Limits before files: a high fd number needs RLIMIT_NOFILE.
+    restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
+    restore_files(&mut inj, dump, task).step("opening files")?;
+    inj.reset();
+    let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
+    inj.syscall(inject::SYS_chdir, &[cwd]).step("changing to the working directory")?;
+    if task.task.root != "/" {
+        inj.reset();
+        let root = inj.put_path(&task.task.root).step("changing root")?;
+        inj.syscall(inject::SYS_chroot, &[root]).step("changing the root directory")?;
+    }
+    inj.syscall(inject::SYS_umask, &[task.task.umask as u64]).step("setting umask")?;
+    restore_mm_fields(&mut inj, task).step("setting mm fields (PR_SET_MM_MAP)")?;
+    restore_signals(&mut inj, task, thread).step("installing signal handlers")?;
+    inj.syscall(inject::SYS_personality, &[task.task.personality as u64])
+        .step("setting personality")?;
+    inj.reset();
+    let mut comm = task.task.comm.as_bytes().to_vec();
+    comm.truncate(15);
+    comm.push(0);
+    let comm_addr = inj.put(&comm).step("setting the command name")?;
+    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_NAME as u64, comm_addr])
+        .step("setting the command name")?;
+
+    if let Some(creds) = &task.task.creds {
+        restore_creds(&mut inj, creds).step("setting credentials")?;
+    }
+    // After credentials: changing ids resets both of these.
+    if matches!(task.task.dumpable, 0 | 1) {
+        inj.syscall(inject::SYS_prctl, &[libc::PR_SET_DUMPABLE as u64, task.task.dumpable as u64])
+            .step("setting dumpable")?;
+    }
+    let pdeathsig = if opts.detach && task.task.pdeathsig != 0 {
+        // Our exit would deliver it at once: the restored process's parent is
+        // stasis, which leaves as soon as the process runs.
+        tracing::warn!(
+            pid,
+            signal = task.task.pdeathsig,
+            "parent-death signal not restored: with -d its parent (stasis) exits right away"
+        );
+        0
+    } else {
+        task.task.pdeathsig
+    };
+    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_PDEATHSIG as u64, pdeathsig as u64])
+        .step("setting the parent-death signal")?;
+    if task.task.no_new_privs {
+        inj.syscall(inject::SYS_prctl, &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])
+            .step("setting no_new_privs")?;
+    }
+    if let Some(rseq) = &thread.rseq {
+        inj.syscall(
+            inject::SYS_rseq,
+            &[rseq.address, rseq.length as u64, 0, rseq.signature as u64],
+        )
+        .step("registering rseq")?;
+    }
+    queue_pending_signals(&mut inj, pid, task, thread).step("queueing pending signals")?;
+
+    // The last syscall removes the page it runs from; the single-step trap
+    // stops the task before it would execute anything there.
+    inj.syscall(inject::SYS_munmap, &[scratch, memory::SCRATCH_LEN])
+        .step("removing the scratch area")?;
+
+    ptrace::set_xstate(pid, &thread.xsave).step("setting FPU/SSE/AVX state")?;
+    let regs = final_registers(thread).step("preparing registers")?;
+    ptrace::set_regs(pid, &regs).step("setting registers")?;
+    ptrace::set_sigmask(pid, thread.sigmask).step("setting the signal mask")?;
+    ptrace::detach(pid, 0).step("resuming the process")?;
+    Ok(())
+}
+
+fn restore_rlimits(inj: &mut Injector, limits: &[pb::Rlimit]) -> io::Result<()> {
+    for limit in limits {
+        inj.reset();
+        let new = inj.put(&u64s(&[limit.soft, limit.hard]))?;
+        match inj.syscall(inject::SYS_prlimit64, &[0, limit.resource as u64, new, 0]) {
+            Ok(_) => {}
+            Err(err) if err.raw_os_error() == Some(libc::EPERM) => {
+                // Raising a hard limit needs CAP_SYS_RESOURCE: keep the hard limit
+                // we have and the soft limit as close as it allows.
+                let old = inj.reserve(16)?;
+                inj.syscall(inject::SYS_prlimit64, &[0, limit.resource as u64, 0, old])?;
+                let raw = inj.read(old, 16)?;
+                let hard = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
+                let fallback = inj.put(&u64s(&[limit.soft.min(hard), hard]))?;
+                inj.syscall(inject::SYS_prlimit64, &[0, limit.resource as u64, fallback, 0])?;
+                tracing::warn!(
+                    resource = limit.resource,
+                    wanted = limit.hard,
+                    kept = hard,
+                    "hard limit could not be raised (no CAP_SYS_RESOURCE)"
+                );
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
+
+fn file_path(file: &pb::OpenFile) -> io::Result<&str> {
+    match &file.kind {
+        Some(pb::open_file::Kind::Regular(r)) => Ok(&r.path),
+        Some(pb::open_file::Kind::Directory(d)) => Ok(&d.path),
+        Some(pb::open_file::Kind::CharDevice(c)) => Ok(&c.path),
+        None => Err(io::Error::other(format!("file {} has no kind", file.id))),
+    }
+}
+
+fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io::Result<()> {
+    let mut entries = task.fds.fds.clone();
+    entries.sort_by_key(|e| e.fd);
+    // file id → an fd that already holds that description.
+    let mut opened: Vec<(u32, i32)> = Vec::new();
+    for entry in &entries {
+        let cloexec = if entry.cloexec { libc::O_CLOEXEC as u64 } else { 0 };
+        if let Some(&(_, holder)) = opened.iter().find(|(id, _)| *id == entry.file_id) {
+            // Same open file description: share it, as dup() did.
+            inj.syscall(inject::SYS_dup3, &[holder as u64, entry.fd as u64, cloexec])
+                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup: {e}", entry.fd)))?;
+            continue;
+        }
+        let file = dump
+            .files
+            .files
+            .iter()
+            .find(|f| f.id == entry.file_id)
+            .ok_or_else(|| io::Error::other(format!("fd {}: no file {}", entry.fd, entry.file_id)))?;
+        let path = file_path(file)?;
+        let flags = reopen_flags(file.flags) | libc::O_CLOEXEC;
+        let fd = inj
+            .open(path, flags, 0)
+            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: open {path}: {e}", entry.fd)))?;
+        if fd != entry.fd {
+            inj.syscall(inject::SYS_dup3, &[fd as u64, entry.fd as u64, cloexec])
+                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup: {e}", entry.fd)))?;
+            inj.close(fd)?;
+        } else if cloexec == 0 {
+            inj.syscall(inject::SYS_fcntl, &[fd as u64, libc::F_SETFD as u64, 0])?;
+        }
+        let seekable = matches!(file.kind, Some(pb::open_file::Kind::Regular(_)) | Some(pb::open_file::Kind::Directory(_)));
+        if seekable && file.flags & libc::O_PATH as u32 == 0 && file.position != 0 {
+            inj.syscall(inject::SYS_lseek, &[entry.fd as u64, file.position, libc::SEEK_SET as u64])
+                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: seek {path}: {e}", entry.fd)))?;
+        }
+        opened.push((entry.file_id, entry.fd));
+    }
+    Ok(())
+}
+
+fn restore_mm_fields(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {
+    let f = task.mm.fields.clone().unwrap_or_default();
+    let exe = inj.open(&task.mm.exe_path, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
+    inj.reset();
+    let auxv = inj.put(&task.mm.auxv)?;
+    let mut map = u64s(&[
+        f.start_code,
+        f.end_code,
+        f.start_data,
+        f.end_data,
+        f.start_brk,
+        f.brk,
+        f.start_stack,
+        f.arg_start,
+        f.arg_end,
+        f.env_start,
+        f.env_end,
+        auxv,
+    ]);
+    map.extend_from_slice(&(task.mm.auxv.len() as u32).to_le_bytes());
+    map.extend_from_slice(&(exe as u32).to_le_bytes());
+    let map_addr = inj.put(&map)?;
+    const PR_SET_MM: u64 = 35;
+    const PR_SET_MM_MAP: u64 = 14;
+    let result = inj.syscall(
+        inject::SYS_prctl,
+        &[PR_SET_MM, PR_SET_MM_MAP, map_addr, map.len() as u64, 0],
+    );
+    inj.close(exe)?;
+    result.map(|_| ())
+}
+
+fn restore_signals(inj: &mut Injector, task: &LoadedTask, thread: &pb::ThreadState) -> io::Result<()> {
+    for action in &task.task.sigactions {
+        if action.signo == libc::SIGKILL || action.signo == libc::SIGSTOP {
+            continue;
+        }
+        inj.reset();
+        let act = inj.put(&u64s(&[action.handler, action.flags, action.restorer, action.mask]))?;
+        inj.syscall(inject::SYS_rt_sigaction, &[action.signo as u64, act, 0, 8])
+            .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", action.signo)))?;
+    }
+    if let Some(stack) = &thread.altstack {
+        inj.reset();
+        let ss = if stack.flags & SS_DISABLE != 0 {
+            let mut raw = u64s(&[0, 0, 0]);
+            raw[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
+            raw
+        } else {
+            let mut raw = u64s(&[stack.sp, 0, stack.size]);
+            raw[8..12].copy_from_slice(&(stack.flags & !SS_ONSTACK).to_le_bytes());
+            raw
+        };
+        let addr = inj.put(&ss)?;
+        inj.syscall(inject::SYS_sigaltstack, &[addr, 0])
+            .map_err(|e| io::Error::new(e.kind(), format!("sigaltstack: {e}")))?;
+    }
+    Ok(())
+}
+
+fn restore_creds(inj: &mut Injector, c: &pb::Credentials) -> io::Result<()> {
+    let ctx = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    // Keep our capabilities while the uids change; the saved sets are applied after.
+    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_SECUREBITS as u64, SECBIT_NO_SETUID_FIXUP])
+        .map_err(ctx("securebits"))?;
+    inj.reset();
+    let groups: Vec<u8> = c.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
+    let groups_addr = inj.put(&groups)?;
+    inj.syscall(inject::SYS_setgroups, &[c.groups.len() as u64, groups_addr])
+        .map_err(ctx("setgroups"))?;
+    inj.syscall(inject::SYS_setresgid, &[c.gid as u64, c.egid as u64, c.sgid as u64])
+        .map_err(ctx("setresgid"))?;
+    inj.syscall(inject::SYS_setfsgid, &[c.fsgid as u64])?;
+    inj.syscall(inject::SYS_setresuid, &[c.uid as u64, c.euid as u64, c.suid as u64])
+        .map_err(ctx("setresuid"))?;
+    inj.syscall(inject::SYS_setfsuid, &[c.fsuid as u64])?;
+    let last_cap: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40);
+    for cap in 0..=last_cap.min(63) {
+        if c.cap_bounding & (1 << cap) == 0 {
+            inj.syscall(inject::SYS_prctl, &[libc::PR_CAPBSET_DROP as u64, cap])
+                .map_err(ctx("dropping from the bounding set"))?;
+        }
+    }
+    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_SECUREBITS as u64, c.securebits as u64])
+        .map_err(ctx("securebits"))?;
+    inj.reset();
+    let mut header = Vec::new();
+    header.extend_from_slice(&LINUX_CAPABILITY_VERSION_3.to_le_bytes());
+    header.extend_from_slice(&0i32.to_le_bytes());
+    let header_addr = inj.put(&header)?;
+    let mut data = Vec::new();
+    for half in [0u32, 32] {
+        for set in [c.cap_effective, c.cap_permitted, c.cap_inheritable] {
+            data.extend_from_slice(&((set >> half) as u32).to_le_bytes());
+        }
+    }
+    let data_addr = inj.put(&data)?;
+    inj.syscall(inject::SYS_capset, &[header_addr, data_addr])
+        .map_err(ctx("capset"))?;
+    for cap in 0..64u64 {
+        if c.cap_ambient & (1 << cap) != 0 {
+            const PR_CAP_AMBIENT: u64 = 47;
+            const PR_CAP_AMBIENT_RAISE: u64 = 2;
+            inj.syscall(inject::SYS_prctl, &[PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0])
+                .map_err(ctx("raising an ambient capability"))?;
+        }
+    }
+    Ok(())
+}
+
+fn queue_pending_signals(inj: &mut Injector, pid: i32, task: &LoadedTask, thread: &pb::ThreadState) -> io::Result<()> {
+    // Signals stay blocked (set at the start) until the final mask is set.
+    for info in &task.task.shared_pending {
+        inj.reset();
+        let addr = inj.put(&info.raw)?;
+        inj.syscall(inject::SYS_rt_sigqueueinfo, &[pid as u64, info.signo as u64, addr])
+            .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
+    }
+    for info in &thread.pending {
+        inj.reset();
+        let addr = inj.put(&info.raw)?;
+        inj.syscall(
+            inject::SYS_rt_tgsigqueueinfo,
+            &[pid as u64, thread.tid as u64, info.signo as u64, addr],
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
+    }
+    Ok(())
+}
+
+/// The saved registers, adjusted so an interrupted syscall carries on the way the
+/// kernel would have continued it.
+fn final_registers(thread: &pb::ThreadState) -> io::Result<libc::user_regs_struct> {
+    let r = thread
+        .regs
+        .as_ref()
+        .ok_or_else(|| io::Error::other("thread has no registers"))?;
+    let mut regs = ptrace::zero_regs();
+    regs.r15 = r.r15;
+    regs.r14 = r.r14;
+    regs.r13 = r.r13;
+    regs.r12 = r.r12;
+    regs.rbp = r.rbp;
+    regs.rbx = r.rbx;
+    regs.r11 = r.r11;
+    regs.r10 = r.r10;
+    regs.r9 = r.r9;
+    regs.r8 = r.r8;
+    regs.rax = r.rax;
+    regs.rcx = r.rcx;
+    regs.rdx = r.rdx;
+    regs.rsi = r.rsi;
+    regs.rdi = r.rdi;
+    regs.orig_rax = r.orig_rax;
+    regs.rip = r.rip;
+    regs.cs = r.cs;
+    regs.eflags = r.eflags;
+    regs.rsp = r.rsp;
+    regs.ss = r.ss;
+    regs.fs_base = r.fs_base;
+    regs.gs_base = r.gs_base;
+    regs.ds = r.ds;
+    regs.es = r.es;
+    regs.fs = r.fs;
+    regs.gs = r.gs;
+    if let Some(sys) = &thread.interrupted {
+        // -ERESTARTSYS, -ERESTARTNOINTR and -ERESTARTNOHAND are left to the
+        // kernel: with orig_rax set, it restarts the syscall (or returns EINTR
+        // if a handler runs) as it resumes the task. -ERESTART_RESTARTBLOCK
+        // would need the kernel's restart block, which died with the original
+        // task: re-enter the syscall with its original arguments instead.
+        const ERESTART_RESTARTBLOCK: i64 = -516;
+        if sys.restart_code == ERESTART_RESTARTBLOCK {
+            regs.rax = sys.nr as u64;
+            regs.rip -= 2;
+            regs.orig_rax = u64::MAX;
+        }
+    }
+    Ok(regs)
+}

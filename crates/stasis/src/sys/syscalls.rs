@@ -1,0 +1,166 @@
+//! Thin safe wrappers around syscalls that libc does not wrap (or wraps awkwardly).
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use super::check;
+
+/// pidfd_open(2): a stable handle on a process.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// pidfd_getfd(2): a duplicate, in our fd table, of another process's fd.
+pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with integer arguments.
+    let fd = check(unsafe {
+        libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0)
+    })?;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// kill(2).
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: plain syscall with integer arguments.
+    check(unsafe { libc::kill(pid, sig) } as libc::c_long).map(|_| ())
+}
+
+/// Outcome of one waitpid(2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitStatus {
+    Exited(i32),
+    Signaled(i32),
+    /// Stopped with this signal; `event` is the PTRACE_EVENT_* in bits 16..24.
+    Stopped { sig: i32, event: i32 },
+    /// Nothing happened yet (WNOHANG).
+    StillAlive,
+    Other(i32),
+}
+
+/// waitpid(2) with `__WALL` added, decoded.
+pub fn waitpid(pid: i32, flags: i32) -> io::Result<WaitStatus> {
+    let mut status = 0;
+    loop {
+        // SAFETY: `status` is a valid out-pointer for the duration of the call.
+        let ret = unsafe { libc::waitpid(pid, &mut status, flags | libc::__WALL) };
+        if ret < 0 {
+            let err = io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(err);
+        }
+        if ret == 0 {
+            return Ok(WaitStatus::StillAlive);
+        }
+        break;
+    }
+    Ok(if libc::WIFEXITED(status) {
+        WaitStatus::Exited(libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        WaitStatus::Signaled(libc::WTERMSIG(status))
+    } else if libc::WIFSTOPPED(status) {
+        WaitStatus::Stopped {
+            sig: libc::WSTOPSIG(status),
+            event: (status >> 16) & 0xff,
+        }
+    } else {
+        WaitStatus::Other(status)
+    })
+}
+
+/// prctl(PR_SET_CHILD_SUBREAPER) and friends that take only integers.
+pub fn prctl(option: i32, arg2: u64) -> io::Result<i64> {
+    // SAFETY: only integer arguments are passed; options that take pointers are not used here.
+    check(unsafe { libc::prctl(option, arg2, 0u64, 0u64, 0u64) } as libc::c_long)
+}
+
+/// The page size of this machine.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    unsafe { libc::sysconf(libc::_SC_PAGESIZE) as usize }
+}
+
+/// process_vm_readv(2): copies `len` bytes at each remote range into `local`.
+/// Returns the number of bytes read (short on a fault).
+pub fn process_vm_readv(pid: i32, local: &mut [u8], remote: &[(u64, usize)]) -> io::Result<usize> {
+    let local_iov = libc::iovec {
+        iov_base: local.as_mut_ptr().cast(),
+        iov_len: local.len(),
+    };
+    let remote_iov: Vec<libc::iovec> = remote
+        .iter()
+        .map(|&(addr, len)| libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: len,
+        })
+        .collect();
+    // SAFETY: the local iovec covers exactly `local`, which we borrow mutably; remote
+    // addresses are only dereferenced by the kernel in the other process.
+    let n = unsafe {
+        libc::process_vm_readv(
+            pid,
+            &local_iov,
+            1,
+            remote_iov.as_ptr(),
+            remote_iov.len() as libc::c_ulong,
+            0,
+        )
+    };
+    check(n as libc::c_long).map(|n| n as usize)
+}
+
+/// The uts release string (uname -r).
+pub fn kernel_release() -> String {
+    // SAFETY: utsname is plain old data; zeroed is a valid value.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid out-pointer.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return String::new();
+    }
+    let bytes: Vec<u8> = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// kcmp(2) KCMP_FILE: whether two fds (of two tasks) refer to the same open file description.
+pub fn same_open_file(pid1: i32, fd1: i32, pid2: i32, fd2: i32) -> io::Result<bool> {
+    const KCMP_FILE: i32 = 0;
+    // SAFETY: plain syscall with integer arguments.
+    let ret = check(unsafe { libc::syscall(libc::SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2) })?;
+    Ok(ret == 0)
+}
+
+/// fstat(2) on a borrowed fd.
+pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
+    // SAFETY: stat is plain old data; zeroed is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid out-pointer; the fd is borrowed and open.
+    check(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } as libc::c_long)?;
+    Ok(st)
+}
+
+/// stat(2) following symlinks, e.g. on /proc/<pid>/fd/<n> to see the open file.
+pub fn stat_path(path: &std::path::Path) -> io::Result<libc::stat> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: stat is plain old data; zeroed is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated string and `st` a valid out-pointer.
+    check(unsafe { libc::stat(c.as_ptr(), &mut st) } as libc::c_long)?;
+    Ok(st)
+}
+
+/// The current process id.
+pub fn getpid() -> i32 {
+    std::process::id() as i32
+}
