@@ -105,3 +105,22 @@ impl Injector {
 pub fn u64s(values: &[u64]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
+
+/// Address of a `syscall` instruction in the task's vdso: every task has one,
+/// and it lets us run the first injected syscall without writing any code.
+pub fn vdso_syscall_site(pid: i32) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    let maps = crate::proc::maps::parse_maps(&maps).map_err(|e| io::Error::other(e.to_string()))?;
+    let vdso = maps
+        .iter()
+        .find(|m| m.path == "[vdso]")
+        .ok_or_else(|| io::Error::other("the process has no vdso to run syscalls from"))?;
+    let mut code = vec![0u8; vdso.len() as usize];
+    std::fs::File::open(format!("/proc/{pid}/mem"))?.read_exact_at(&mut code, vdso.start)?;
+    let offset = code
+        .windows(2)
+        .position(|w| w == crate::sys::remote::SYSCALL_INSN)
+        .ok_or_else(|| io::Error::other("no syscall instruction in the vdso"))?;
+    Ok(vdso.start + offset as u64)
+}

@@ -34,6 +34,9 @@ pub enum DumpError {
     #[error("pid {pid} is stasis itself; a process cannot checkpoint itself")]
     IsSelf { pid: i32 },
 
+    #[error("pid {pid} is a stasis process; stasis does not checkpoint itself")]
+    IsStasis { pid: i32 },
+
     #[error("pid {pid} ({comm}) is a kernel thread; only user processes can be checkpointed")]
     KernelThread { pid: i32, comm: String },
 

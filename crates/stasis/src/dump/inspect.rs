@@ -65,6 +65,14 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
     if pid == crate::sys::syscalls::getpid() {
         return Err(DumpError::IsSelf { pid });
     }
+    if let (Ok(theirs), Ok(ours)) = (
+        std::fs::read_link(format!("/proc/{pid}/exe")),
+        std::fs::read_link("/proc/self/exe"),
+    ) {
+        if theirs == ours {
+            return Err(DumpError::IsStasis { pid });
+        }
+    }
     if stat.flags & PF_KTHREAD != 0 {
         return Err(DumpError::KernelThread { pid, comm });
     }

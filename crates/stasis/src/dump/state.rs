@@ -8,9 +8,8 @@ use super::error::DumpError;
 use super::inspect::{read_proc, Inspection};
 use crate::inject::{self, Injector};
 use crate::proc::limits::parse_limits;
-use crate::proc::maps::parse_maps;
 use crate::sys::ptrace;
-use crate::sys::remote::{Remote, SYSCALL_INSN};
+use crate::sys::remote::Remote;
 use crate::tree::FrozenTask;
 
 /// What we learn by running syscalls inside the task.
@@ -199,24 +198,9 @@ fn with_injector<T>(
 ) -> Result<T, DumpError> {
     let pid = frozen.pid;
     let run = || -> std::io::Result<T> {
-        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps"))?;
-        let maps = parse_maps(&maps).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let vdso = maps
-            .iter()
-            .find(|m| m.path == "[vdso]")
-            .ok_or_else(|| std::io::Error::other("the process has no vdso to run syscalls from"))?;
-        let mut code = vec![0u8; vdso.len() as usize];
-        {
-            use std::os::unix::fs::FileExt;
-            let mem = std::fs::File::open(format!("/proc/{pid}/mem"))?;
-            mem.read_exact_at(&mut code, vdso.start)?;
-        }
-        let offset = code
-            .windows(2)
-            .position(|w| w == SYSCALL_INSN)
-            .ok_or_else(|| std::io::Error::other("no syscall instruction in the vdso"))?;
+        let site = inject::vdso_syscall_site(pid)?;
         ptrace::set_sigmask(pid, u64::MAX)?;
-        let remote = Remote::new(pid, vdso.start + offset as u64, frozen.regs)?;
+        let remote = Remote::new(pid, site, frozen.regs)?;
         let mut inj = Injector::new(remote, 0, 0);
         const SCRATCH: u64 = 64 * 1024;
         let scratch = inj.syscall(

@@ -9,7 +9,6 @@ use std::io;
 use stasis_image::{pb, LoadedDump, LoadedTask};
 
 use super::memory;
-use super::RestoreOptions;
 use crate::files::reopen_flags;
 use crate::inject::{self, u64s, Injector};
 use crate::sys::ptrace;
@@ -34,7 +33,7 @@ const SS_ONSTACK: i32 = 1;
 const SECBIT_NO_SETUID_FIXUP: u64 = 1 << 2;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask, opts: &RestoreOptions) -> Result<(), StepError> {
+pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepError> {
     let page_size = dump.inventory.page_size as u64;
     let thread = task
         .task
@@ -46,9 +45,8 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask, opts: &RestoreOptio
     // No signal may reach the stub while it is half built.
     ptrace::set_sigmask(pid, u64::MAX).step("blocking signals")?;
     let regs = ptrace::get_regs(pid).step("reading the new process's registers")?;
-    // The stub stopped right after its kill(SIGSTOP) syscall: the two bytes
-    // before its instruction pointer are a `syscall` instruction we can reuse.
-    let remote = Remote::new(pid, regs.rip - 2, regs).step("preparing to run syscalls in the new process")?;
+    let site = inject::vdso_syscall_site(pid).step("finding a syscall instruction in the new process")?;
+    let remote = Remote::new(pid, site, regs).step("preparing to run syscalls in the new process")?;
     let mut inj = Injector::new(remote, 0, 0);
 
     // glibc registered rseq in the stub; the kernel would write to that area
@@ -66,6 +64,8 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask, opts: &RestoreOptio
         )
         .step("unregistering the stub's rseq")?;
     }
+
+    restore_session(&mut inj, pid, task).step("setting the session and process group")?;
 
     // Memory.
     let stub = memory::stub_maps(pid).step("reading the stub's mappings")?;
@@ -113,19 +113,7 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask, opts: &RestoreOptio
         inj.syscall(inject::SYS_prctl, &[libc::PR_SET_DUMPABLE as u64, task.task.dumpable as u64])
             .step("setting dumpable")?;
     }
-    let pdeathsig = if opts.detach && task.task.pdeathsig != 0 {
-        // Our exit would deliver it at once: the restored process's parent is
-        // stasis, which leaves as soon as the process runs.
-        tracing::warn!(
-            pid,
-            signal = task.task.pdeathsig,
-            "parent-death signal not restored: with -d its parent (stasis) exits right away"
-        );
-        0
-    } else {
-        task.task.pdeathsig
-    };
-    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_PDEATHSIG as u64, pdeathsig as u64])
+    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_PDEATHSIG as u64, task.task.pdeathsig as u64])
         .step("setting the parent-death signal")?;
     if task.task.no_new_privs {
         inj.syscall(inject::SYS_prctl, &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])
@@ -150,6 +138,24 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask, opts: &RestoreOptio
     ptrace::set_regs(pid, &regs).step("setting registers")?;
     ptrace::set_sigmask(pid, thread.sigmask).step("setting the signal mask")?;
     ptrace::detach(pid, 0).step("resuming the process")?;
+    Ok(())
+}
+
+/// A process that led its session or group (as after setsid) leads a new one
+/// with the same id; otherwise it stays in stasis' own (issue: trees).
+fn restore_session(inj: &mut Injector, pid: i32, task: &LoadedTask) -> io::Result<()> {
+    if task.task.sid == pid {
+        inj.syscall(libc::SYS_setsid, &[])?;
+    } else if task.task.pgid == pid {
+        inj.syscall(libc::SYS_setpgid, &[0, 0])?;
+    } else {
+        tracing::info!(
+            pid,
+            sid = task.task.sid,
+            pgid = task.task.pgid,
+            "the session and process group of the original are outside the dump; the process joins stasis' own"
+        );
+    }
     Ok(())
 }
 

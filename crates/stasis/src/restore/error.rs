@@ -40,6 +40,9 @@ pub enum RestoreError {
         source: std::io::Error,
     },
 
+    #[error("{message}")]
+    Helper { message: String },
+
     #[error("cannot write pid file {path}: {source}")]
     PidFile { path: PathBuf, source: std::io::Error },
 }

@@ -1,7 +1,7 @@
 //! Creating a task with a chosen PID: clone3 with set_tid.
 //!
-//! The child is a stub: a copy of stasis that immediately asks to be traced and
-//! stops itself. The restorer then replaces its whole state through ptrace.
+//! The child is a stub: a copy of stasis that waits in pause(). The restorer seizes it and replaces its whole state through
+//! ptrace.
 
 use std::io;
 
@@ -23,23 +23,15 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// What the stub does about its session and process group before it stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StubSession {
-    /// Stay in stasis' own session and group.
-    Inherit,
-    /// Become leader of a new process group in stasis' session.
-    NewGroup,
-    /// Become leader of a new session (and group), like after setsid(1).
-    NewSession,
-}
-
-/// Creates a stub task with PID `pid` that is traced by the caller and stopped
-/// by SIGSTOP when this returns successfully (the caller must `waitpid` it).
-pub fn spawn_stub(pid: i32, exit_signal: i32, session: StubSession) -> io::Result<i32> {
+/// Creates a stub task with PID `pid`, waiting in pause() for the caller to seize it.
+/// With `sibling`, the stub becomes a child of our parent (CLONE_PARENT) rather
+/// than of us, so that it does not see us exit.
+pub fn spawn_stub(pid: i32, exit_signal: i32, sibling: bool) -> io::Result<i32> {
     let set_tid = [pid];
     let args = CloneArgs {
-        exit_signal: exit_signal as u64,
+        flags: if sibling { libc::CLONE_PARENT as u64 } else { 0 },
+        // CLONE_PARENT requires 0 here: the kernel then uses our own exit signal.
+        exit_signal: if sibling { 0 } else { exit_signal as u64 },
         set_tid: set_tid.as_ptr() as u64,
         set_tid_size: 1,
         ..Default::default()
@@ -56,34 +48,29 @@ pub fn spawn_stub(pid: i32, exit_signal: i32, session: StubSession) -> io::Resul
         )
     };
     if ret == 0 {
-        stub_main(session);
+        stub_main();
     }
     check(ret).map(|child| child as i32)
 }
 
 /// Runs in the child of [`spawn_stub`]; never returns.
-fn stub_main(session: StubSession) -> ! {
-    // SAFETY: raw syscalls with integer arguments only; see `spawn_stub`.
-    unsafe {
-        match session {
-            StubSession::Inherit => {}
-            StubSession::NewGroup => {
-                libc::syscall(libc::SYS_setpgid, 0, 0);
-            }
-            StubSession::NewSession => {
-                libc::syscall(libc::SYS_setsid);
-            }
-        }
-        // Die with the restorer: a restore that fails must leave nothing behind.
-        libc::syscall(libc::SYS_prctl, libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
-        if libc::syscall(libc::SYS_ptrace, libc::PTRACE_TRACEME, 0, 0, 0) != 0 {
-            libc::syscall(libc::SYS_exit_group, 120);
-        }
-        let me = libc::syscall(libc::SYS_getpid);
-        libc::syscall(libc::SYS_kill, me, libc::SIGSTOP);
-        // Only reached if the restorer let us go without replacing our state.
-        libc::syscall(libc::SYS_exit_group, 121);
+fn stub_main() -> ! {
+    loop {
+        // SAFETY: a raw syscall without arguments; see `spawn_stub`.
+        unsafe { libc::syscall(libc::SYS_pause) };
     }
-    #[allow(clippy::empty_loop)]
-    loop {}
+}
+
+/// fork(2). In the child, only this thread exists; the caller must be single-threaded.
+pub fn fork() -> io::Result<i32> {
+    // SAFETY: stasis does not start threads, so the child's copy of every lock is
+    // in the state its (only) owner left it.
+    check(unsafe { libc::fork() } as libc::c_long).map(|pid| pid as i32)
+}
+
+/// Ends the process at once, without running destructors or atexit handlers
+/// (for a forked helper, whose parent owns those).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit has no preconditions.
+    unsafe { libc::_exit(code) }
 }

@@ -23,43 +23,14 @@ impl FrozenTask {
     /// Seizes and stops `pid`. Signals that arrive while we wait for the stop are
     /// delivered to the task as they would have been.
     pub fn freeze(pid: i32) -> io::Result<FrozenTask> {
-        ptrace::seize(pid, ptrace::PTRACE_O_EXITKILL)?;
+        seize_and_stop(pid)?;
         let mut task = FrozenTask {
             pid,
             regs: ptrace::zero_regs(),
             sigmask: 0,
             frozen_at: Instant::now(),
-            released: true,
+            released: false,
         };
-        if let Err(err) = ptrace::interrupt(pid) {
-            let _ = ptrace::detach(pid, 0);
-            return Err(err);
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match waitpid(pid, 0) {
-                Ok(WaitStatus::Stopped { event, .. }) if event == ptrace::PTRACE_EVENT_STOP => break,
-                Ok(WaitStatus::Stopped { sig, .. }) => {
-                    // A signal-delivery stop: let the signal through, the pending
-                    // interrupt stops the task again right after.
-                    ptrace::cont(pid, sig)?;
-                    if Instant::now() > deadline {
-                        let _ = ptrace::detach(pid, 0);
-                        return Err(io::Error::other("task did not stop within 10 s"));
-                    }
-                }
-                Ok(WaitStatus::Exited(_)) | Ok(WaitStatus::Signaled(_)) => {
-                    return Err(io::Error::other("task exited while being frozen"));
-                }
-                Ok(_) => continue,
-                Err(err) => {
-                    let _ = ptrace::detach(pid, 0);
-                    return Err(err);
-                }
-            }
-        }
-        task.frozen_at = Instant::now();
-        task.released = false;
         task.regs = ptrace::get_regs(pid)?;
         task.sigmask = ptrace::get_sigmask(pid)?;
         Ok(task)
@@ -96,4 +67,35 @@ impl Drop for FrozenTask {
             }
         }
     }
+}
+
+/// Seizes `pid` (which dies if stasis dies: PTRACE_O_EXITKILL) and waits until
+/// it sits in a ptrace stop. Signals that arrive meanwhile are delivered to the
+/// task as they would have been. On error the task is detached again.
+pub fn seize_and_stop(pid: i32) -> io::Result<()> {
+    ptrace::seize(pid, ptrace::PTRACE_O_EXITKILL)?;
+    let stop = || -> io::Result<()> {
+        ptrace::interrupt(pid)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match waitpid(pid, 0)? {
+                WaitStatus::Stopped { event, .. } if event == ptrace::PTRACE_EVENT_STOP => return Ok(()),
+                WaitStatus::Stopped { sig, .. } => {
+                    // A signal-delivery stop: let the signal through, the pending
+                    // interrupt stops the task again right after.
+                    ptrace::cont(pid, sig)?;
+                    if Instant::now() > deadline {
+                        return Err(io::Error::other("the process did not stop within 10 s"));
+                    }
+                }
+                WaitStatus::Exited(_) | WaitStatus::Signaled(_) => {
+                    return Err(io::Error::other("the process exited while being frozen"));
+                }
+                _ => continue,
+            }
+        }
+    };
+    stop().inspect_err(|_| {
+        let _ = ptrace::detach(pid, 0);
+    })
 }
