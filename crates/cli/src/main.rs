@@ -83,7 +83,9 @@ fn init_logging(verbose: u8, log_file: Option<&PathBuf>) -> anyhow::Result<()> {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("STASIS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -91,7 +93,10 @@ fn init_logging(verbose: u8, log_file: Option<&PathBuf>) -> anyhow::Result<()> {
                 .append(true)
                 .open(path)
                 .map_err(|e| anyhow::anyhow!("cannot open log file {}: {e}", path.display()))?;
-            builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init();
+            builder
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file))
+                .init();
         }
         None => builder.with_writer(std::io::stderr).init(),
     }
@@ -184,7 +189,10 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             let restored = stasis::restore::restore(&opts).map_err(|err| {
                 Failure::new(
                     exit::FAILED,
-                    format!("restore from {} failed; no process was left behind: {err}", dir.display()),
+                    format!(
+                        "restore from {} failed; no process was left behind: {err}",
+                        dir.display()
+                    ),
                 )
             })?;
             tracing::info!(pid = restored.pid, comm = %restored.comm, "restored");
@@ -201,15 +209,26 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             }
             // Like the original program in a shell: wait, and pass its status on.
             match stasis::sys::syscalls::waitpid(restored.pid, 0) {
-                Ok(stasis::sys::syscalls::WaitStatus::Exited(code)) => Ok(ExitCode::from(code as u8)),
-                Ok(stasis::sys::syscalls::WaitStatus::Signaled(sig)) => Ok(ExitCode::from(128 + sig as u8)),
-                Ok(other) => Err(Failure::new(exit::FAILED, format!("unexpected wait status {other:?}"))),
-                Err(err) => Err(Failure::new(exit::FAILED, format!("waiting for pid {}: {err}", restored.pid))),
+                Ok(stasis::sys::syscalls::WaitStatus::Exited(code)) => {
+                    Ok(ExitCode::from(code as u8))
+                }
+                Ok(stasis::sys::syscalls::WaitStatus::Signaled(sig)) => {
+                    Ok(ExitCode::from(128 + sig as u8))
+                }
+                Ok(other) => Err(Failure::new(
+                    exit::FAILED,
+                    format!("unexpected wait status {other:?}"),
+                )),
+                Err(err) => Err(Failure::new(
+                    exit::FAILED,
+                    format!("waiting for pid {}: {err}", restored.pid),
+                )),
             }
         }
         Command::Show { path } => {
             let value = stasis_image::show(&path).map_err(|err| Failure::new(exit::FAILED, err))?;
-            let text = serde_json::to_string_pretty(&value).map_err(|err| Failure::new(exit::FAILED, err))?;
+            let text = serde_json::to_string_pretty(&value)
+                .map_err(|err| Failure::new(exit::FAILED, err))?;
             println!("{text}");
             Ok(ExitCode::SUCCESS)
         }
@@ -223,7 +242,10 @@ fn print_dump_stats(summary: &stasis::dump::DumpSummary) {
     eprintln!("  freezing time      {:10.3} ms", ms(s.freezing_time_us));
     eprintln!("  frozen time        {:10.3} ms", ms(s.frozen_time_us));
     eprintln!("  memory scan time   {:10.3} ms", ms(s.memory_dump_time_us));
-    eprintln!("  memory write time  {:10.3} ms", ms(s.memory_write_time_us));
+    eprintln!(
+        "  memory write time  {:10.3} ms",
+        ms(s.memory_write_time_us)
+    );
     eprintln!("  total time         {:10.3} ms", ms(s.total_time_us));
     eprintln!("  pages scanned      {:10}", s.pages_scanned);
     eprintln!("  pages written      {:10}", s.pages_written);

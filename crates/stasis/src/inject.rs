@@ -7,11 +7,11 @@ use std::io;
 use crate::sys::remote::Remote;
 
 pub use libc::{
-    SYS_brk, SYS_chdir, SYS_chroot, SYS_close, SYS_close_range, SYS_dup3, SYS_lseek, SYS_mmap,
-    SYS_mprotect, SYS_mremap, SYS_munmap, SYS_open, SYS_personality, SYS_prctl, SYS_preadv,
-    SYS_prlimit64, SYS_rseq, SYS_rt_sigaction, SYS_rt_sigqueueinfo, SYS_rt_tgsigqueueinfo,
-    SYS_setfsgid, SYS_setfsuid, SYS_setgroups, SYS_setresgid, SYS_setresuid, SYS_sigaltstack,
-    SYS_umask, SYS_capset, SYS_fcntl,
+    SYS_brk, SYS_capset, SYS_chdir, SYS_chroot, SYS_close, SYS_close_range, SYS_dup3, SYS_fcntl,
+    SYS_lseek, SYS_mmap, SYS_mprotect, SYS_mremap, SYS_munmap, SYS_open, SYS_personality,
+    SYS_prctl, SYS_preadv, SYS_prlimit64, SYS_rseq, SYS_rt_sigaction, SYS_rt_sigqueueinfo,
+    SYS_rt_tgsigqueueinfo, SYS_setfsgid, SYS_setfsuid, SYS_setgroups, SYS_setresgid, SYS_setresuid,
+    SYS_sigaltstack, SYS_umask,
 };
 
 pub struct Injector {

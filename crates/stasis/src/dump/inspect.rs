@@ -83,7 +83,9 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
                 comm,
                 location: "task".into(),
                 what: "zombie".into(),
-                why: "the process has exited and waits to be reaped; there is nothing to checkpoint".into(),
+                why:
+                    "the process has exited and waits to be reaped; there is nothing to checkpoint"
+                        .into(),
             }],
         });
     }
@@ -134,7 +136,11 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
         );
     }
     if !frozen_by_us && (stat.state == 'T' || stat.state == 't') {
-        block("task", "stopped process", "stopped (SIGSTOP'd) processes are not supported yet");
+        block(
+            "task",
+            "stopped process",
+            "stopped (SIGSTOP'd) processes are not supported yet",
+        );
     }
     let cwd = read_link(pid, &comm, "cwd")?;
     let root = read_link(pid, &comm, "root")?;

@@ -67,7 +67,8 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let (mm_fields, auxv) = state::collect_mm(&frozen, &inspection, brk)?;
 
     // Files: one record per open file description.
-    let (files_image, fd_table) = collect_files(pid, &inspection.fds).map_err(task_err("comparing open files"))?;
+    let (files_image, fd_table) =
+        collect_files(pid, &inspection.fds).map_err(task_err("comparing open files"))?;
 
     // Memory.
     let mem_start = Instant::now();
@@ -86,21 +87,29 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let mm_image = pb::MmImage {
         pid,
         vmas: inspection.vmas.iter().map(|p| p.vma.clone()).collect(),
-        pages: runs.iter().map(|(run, _)| run.clone()).collect(),
+        pages: runs.iter().map(|(run, _)| *run).collect(),
         fields: Some(mm_fields),
         auxv,
         exe_path: inspection.exe.clone(),
         pages_size: pages_bytes,
         pages_compression: String::new(),
     };
-    writer.write_image(&stasis_image::task_image_name(pid), ImageKind::Task, &task_image)?;
+    writer.write_image(
+        &stasis_image::task_image_name(pid),
+        ImageKind::Task,
+        &task_image,
+    )?;
     writer.write_image(&stasis_image::mm_image_name(pid), ImageKind::Mm, &mm_image)?;
     writer.write_image(
         &stasis_image::fd_table_image_name(pid),
         ImageKind::FdTable,
         &pb::FdTableImage { pid, fds: fd_table },
     )?;
-    writer.write_image(stasis_image::files_image_name(), ImageKind::Files, &files_image)?;
+    writer.write_image(
+        stasis_image::files_image_name(),
+        ImageKind::Files,
+        &files_image,
+    )?;
 
     let stats = pb::DumpStats {
         freezing_time_us: freezing_time.as_micros() as u64,
@@ -136,7 +145,9 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     if opts.leave_running {
         frozen.resume().map_err(task_err("resuming the process"))?;
     } else {
-        frozen.kill().map_err(task_err("killing the process after the dump"))?;
+        frozen
+            .kill()
+            .map_err(task_err("killing the process after the dump"))?;
     }
     Ok(DumpSummary {
         pid,

@@ -35,14 +35,23 @@ fn io_err(frozen: &FrozenTask, comm: &str, what: &str) -> impl FnOnce(std::io::E
 }
 
 /// The task image, and the task's current program break.
-pub fn collect_task(frozen: &FrozenTask, insp: &Inspection) -> Result<(pb::TaskImage, u64), DumpError> {
+pub fn collect_task(
+    frozen: &FrozenTask,
+    insp: &Inspection,
+) -> Result<(pb::TaskImage, u64), DumpError> {
     let pid = frozen.pid;
     let comm = insp.stat.comm.as_str();
     let injected = query_by_injection(frozen, comm)?;
     let xsave = ptrace::get_xstate(pid).map_err(io_err(frozen, comm, "reading the XSAVE area"))?;
-    let pending = ptrace::peek_siginfo(pid, false).map_err(io_err(frozen, comm, "reading pending signals"))?;
-    let shared = ptrace::peek_siginfo(pid, true).map_err(io_err(frozen, comm, "reading pending signals"))?;
-    let rseq = ptrace::get_rseq(pid).map_err(io_err(frozen, comm, "reading the rseq registration"))?;
+    let pending = ptrace::peek_siginfo(pid, false).map_err(io_err(
+        frozen,
+        comm,
+        "reading pending signals",
+    ))?;
+    let shared =
+        ptrace::peek_siginfo(pid, true).map_err(io_err(frozen, comm, "reading pending signals"))?;
+    let rseq =
+        ptrace::get_rseq(pid).map_err(io_err(frozen, comm, "reading the rseq registration"))?;
     let regs = &frozen.regs;
     let interrupted = {
         let code = regs.rax as i64;
@@ -76,7 +85,11 @@ pub fn collect_task(frozen: &FrozenTask, insp: &Inspection) -> Result<(pb::TaskI
     let rlimits = parse_limits(&limits_text)
         .map_err(|e| io_err(frozen, comm, "reading limits")(std::io::Error::other(e.to_string())))?
         .into_iter()
-        .map(|(resource, soft, hard)| pb::Rlimit { resource, soft, hard })
+        .map(|(resource, soft, hard)| pb::Rlimit {
+            resource,
+            soft,
+            hard,
+        })
         .collect();
     let personality = read_proc(pid, comm, "personality")?;
     let personality = u32::from_str_radix(personality.trim(), 16).unwrap_or(0);
@@ -120,10 +133,15 @@ pub fn collect_task(frozen: &FrozenTask, insp: &Inspection) -> Result<(pb::TaskI
 }
 
 /// mm fields and auxv. `brk` comes from the task itself (brk(0)), the rest from /proc.
-pub fn collect_mm(frozen: &FrozenTask, insp: &Inspection, brk: u64) -> Result<(pb::MmFields, Vec<u8>), DumpError> {
+pub fn collect_mm(
+    frozen: &FrozenTask,
+    insp: &Inspection,
+    brk: u64,
+) -> Result<(pb::MmFields, Vec<u8>), DumpError> {
     let pid = frozen.pid;
     let comm = insp.stat.comm.as_str();
-    let auxv = std::fs::read(format!("/proc/{pid}/auxv")).map_err(io_err(frozen, comm, "reading auxv"))?;
+    let auxv =
+        std::fs::read(format!("/proc/{pid}/auxv")).map_err(io_err(frozen, comm, "reading auxv"))?;
     let s = &insp.stat;
     Ok((
         pb::MmFields {
@@ -152,7 +170,8 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
             let out = inj.reserve(32)?;
             inj.syscall(inject::SYS_rt_sigaction, &[signo, 0, out, 8])?;
             let raw = inj.read(out, 32)?;
-            let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            let word =
+                |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
             sigactions.push(pb::SignalAction {
                 signo: signo as i32,
                 handler: word(0),
@@ -222,9 +241,14 @@ fn with_injector<T>(
         Ok(value)
     };
     let result = run();
-    let put_back = ptrace::set_regs(pid, &frozen.regs).and_then(|_| ptrace::set_sigmask(pid, frozen.sigmask));
+    let put_back =
+        ptrace::set_regs(pid, &frozen.regs).and_then(|_| ptrace::set_sigmask(pid, frozen.sigmask));
     let value = result.map_err(io_err(frozen, comm, "querying state inside the process"))?;
-    put_back.map_err(io_err(frozen, comm, "restoring registers after querying state"))?;
+    put_back.map_err(io_err(
+        frozen,
+        comm,
+        "restoring registers after querying state",
+    ))?;
     Ok(value)
 }
 

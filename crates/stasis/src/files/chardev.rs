@@ -16,7 +16,10 @@ pub const SUPPORTED: [(u32, u32, &str); 5] = [
 
 pub fn classify(link: &str, rdev: u64) -> Support {
     let (major, minor) = (libc::major(rdev), libc::minor(rdev));
-    if SUPPORTED.iter().any(|&(ma, mi, _)| ma == major && mi == minor) {
+    if SUPPORTED
+        .iter()
+        .any(|&(ma, mi, _)| ma == major && mi == minor)
+    {
         Support::Supported(FileKind::CharDevice)
     } else {
         let why = if major == 136 || major == 4 || major == 5 {

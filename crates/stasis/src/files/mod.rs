@@ -47,7 +47,10 @@ pub enum Support {
     Supported(FileKind),
     /// `what` names the object ("pipe:[123]", "socket", ...); `why` says why it
     /// cannot be checkpointed and what the user can do.
-    Unsupported { what: String, why: String },
+    Unsupported {
+        what: String,
+        why: String,
+    },
 }
 
 /// Decides whether an fd can be checkpointed. Pure: takes only the probe.
@@ -78,7 +81,10 @@ pub fn classify(probe: &FdProbe) -> Support {
         libc::S_IFCHR => chardev::classify(link, stat.rdev),
         libc::S_IFIFO => unsupported(&format!("FIFO {link}"), "FIFOs are not supported yet"),
         libc::S_IFSOCK => unsupported(&format!("socket {link}"), "sockets are not supported yet"),
-        libc::S_IFBLK => unsupported(&format!("block device {link}"), "block devices are not supported"),
+        libc::S_IFBLK => unsupported(
+            &format!("block device {link}"),
+            "block devices are not supported",
+        ),
         _ => unsupported(link, "unknown kind of file"),
     }
 }
@@ -179,11 +185,19 @@ mod tests {
             Support::Supported(FileKind::Directory)
         );
         assert_eq!(
-            classify(&probe("/dev/null", libc::S_IFCHR | 0o666, libc::makedev(1, 3))),
+            classify(&probe(
+                "/dev/null",
+                libc::S_IFCHR | 0o666,
+                libc::makedev(1, 3)
+            )),
             Support::Supported(FileKind::CharDevice)
         );
         assert!(matches!(
-            classify(&probe("/dev/pts/0", libc::S_IFCHR | 0o620, libc::makedev(136, 0))),
+            classify(&probe(
+                "/dev/pts/0",
+                libc::S_IFCHR | 0o620,
+                libc::makedev(136, 0)
+            )),
             Support::Unsupported { .. }
         ));
         assert!(matches!(

@@ -71,10 +71,16 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
         return Err(refuse(path, "hugetlbfs mappings are not supported"));
     }
     if !kernel_special && (has_flag(vm_flags, "io") || has_flag(vm_flags, "pf")) {
-        return Err(refuse(path, "device memory (VM_IO/VM_PFNMAP) cannot be checkpointed"));
+        return Err(refuse(
+            path,
+            "device memory (VM_IO/VM_PFNMAP) cannot be checkpointed",
+        ));
     }
     if has_flag(vm_flags, "um") || has_flag(vm_flags, "uw") {
-        return Err(refuse(path, "memory registered with userfaultfd is not supported"));
+        return Err(refuse(
+            path,
+            "memory registered with userfaultfd is not supported",
+        ));
     }
     let (kind, pages) = match path {
         "[vdso]" => (pb::VmaKind::Vdso, PagePolicy::Nothing),
@@ -90,7 +96,9 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
                 (pb::VmaKind::Anonymous, PagePolicy::Private)
             }
         }
-        _ if path.starts_with("[anon_shmem:") || (entry.shared && path == "/dev/zero (deleted)") => {
+        _ if path.starts_with("[anon_shmem:")
+            || (entry.shared && path == "/dev/zero (deleted)") =>
+        {
             (pb::VmaKind::SharedAnonymous, PagePolicy::Shared)
         }
         _ if path.starts_with("/SYSV") => {
@@ -100,7 +108,10 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
             return Err(refuse(path, "memfd mappings are not supported yet"))
         }
         _ if path.ends_with(" (deleted)") => {
-            return Err(refuse(path, "mappings of deleted files are not supported yet"))
+            return Err(refuse(
+                path,
+                "mappings of deleted files are not supported yet",
+            ))
         }
         _ if path.starts_with('/') => {
             if entry.shared {
@@ -134,7 +145,11 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
             map_flags: map_flags as u32,
             file_offset: if is_file { entry.offset } else { 0 },
             kind: kind as i32,
-            path: if is_file { path.to_string() } else { String::new() },
+            path: if is_file {
+                path.to_string()
+            } else {
+                String::new()
+            },
             name: path.to_string(),
             dev: libc::makedev(entry.dev_major, entry.dev_minor),
             inode: entry.inode,

@@ -35,7 +35,11 @@ pub struct SavedPages {
 }
 
 /// Finds the runs of pages that hold data, VMA by VMA.
-pub fn scan(pid: i32, plans: &[VmaPlan], page_size: u64) -> io::Result<(Vec<(pb::PageRun, bool)>, PageStats)> {
+pub fn scan(
+    pid: i32,
+    plans: &[VmaPlan],
+    page_size: u64,
+) -> io::Result<(Vec<(pb::PageRun, bool)>, PageStats)> {
     let pagemap_file = File::open(format!("/proc/{pid}/pagemap"))?;
     let mut runs: Vec<(pb::PageRun, bool)> = Vec::new();
     let mut stats = PageStats::default();
@@ -85,7 +89,12 @@ pub fn scan(pid: i32, plans: &[VmaPlan], page_size: u64) -> io::Result<(Vec<(pb:
 }
 
 /// Copies the pages of `runs` from the task into `out`, in order.
-pub fn save(pid: i32, runs: &[(pb::PageRun, bool)], page_size: u64, out: &mut File) -> io::Result<(u64, u32)> {
+pub fn save(
+    pid: i32,
+    runs: &[(pb::PageRun, bool)],
+    page_size: u64,
+    out: &mut File,
+) -> io::Result<(u64, u32)> {
     let mem = File::open(format!("/proc/{pid}/mem"))?;
     let mut buf = vec![0u8; BATCH_BYTES];
     let mut crc = 0u32;
@@ -93,19 +102,20 @@ pub fn save(pid: i32, runs: &[(pb::PageRun, bool)], page_size: u64, out: &mut Fi
     // Pieces of runs that fit the buffer: (address, length, readable).
     let mut batch: Vec<(u64, usize, bool)> = Vec::new();
     let mut batch_len = 0usize;
-    let mut flush = |batch: &mut Vec<(u64, usize, bool)>, batch_len: &mut usize| -> io::Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let data = &mut buf[..*batch_len];
-        read_batch(pid, &mem, batch, data)?;
-        out.write_all(data)?;
-        crc = crc32c::crc32c_append(crc, data);
-        total += *batch_len as u64;
-        batch.clear();
-        *batch_len = 0;
-        Ok(())
-    };
+    let mut flush =
+        |batch: &mut Vec<(u64, usize, bool)>, batch_len: &mut usize| -> io::Result<()> {
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let data = &mut buf[..*batch_len];
+            read_batch(pid, &mem, batch, data)?;
+            out.write_all(data)?;
+            crc = crc32c::crc32c_append(crc, data);
+            total += *batch_len as u64;
+            batch.clear();
+            *batch_len = 0;
+            Ok(())
+        };
     for (run, readable) in runs {
         let mut addr = run.address;
         let mut left = (run.nr_pages * page_size) as usize;
@@ -128,7 +138,12 @@ pub fn save(pid: i32, runs: &[(pb::PageRun, bool)], page_size: u64, out: &mut Fi
 
 /// Fills `data` with the batch's pieces, one process_vm_readv when they are all
 /// readable, /proc/<pid>/mem (which can read PROT_NONE pages) otherwise.
-fn read_batch(pid: i32, mem: &File, batch: &[(u64, usize, bool)], data: &mut [u8]) -> io::Result<()> {
+fn read_batch(
+    pid: i32,
+    mem: &File,
+    batch: &[(u64, usize, bool)],
+    data: &mut [u8],
+) -> io::Result<()> {
     if batch.iter().all(|&(_, _, readable)| readable) {
         let remote: Vec<(u64, usize)> = batch.iter().map(|&(a, l, _)| (a, l)).collect();
         if let Ok(n) = process_vm_readv(pid, data, &remote) {

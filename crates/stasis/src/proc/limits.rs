@@ -47,7 +47,10 @@ pub fn parse_limits(text: &str) -> Result<Vec<Limit>, ParseError> {
         out.push((resource as u32, soft, hard));
     }
     if out.len() != NAMES.len() {
-        return Err(ParseError::new("limits", format!("found {} of 16 limits", out.len())));
+        return Err(ParseError::new(
+            "limits",
+            format!("found {} of 16 limits", out.len()),
+        ));
     }
     Ok(out)
 }
@@ -58,7 +61,8 @@ mod tests {
 
     #[test]
     fn parses_kernel_output() {
-        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+        let text =
+            "Limit                     Soft Limit           Hard Limit           Units     \n\
 Max cpu time              unlimited            unlimited            seconds   \n\
 Max file size             unlimited            unlimited            bytes     \n\
 Max data size             unlimited            unlimited            bytes     \n\

@@ -42,7 +42,10 @@ fn hex(s: &str, what: &str) -> Result<u64, ParseError> {
 
 /// Parses the whole of /proc/<pid>/maps.
 pub fn parse_maps(text: &str) -> Result<Vec<MapsEntry>, ParseError> {
-    text.lines().filter(|l| !l.is_empty()).map(parse_line).collect()
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(parse_line)
+        .collect()
 }
 
 fn parse_line(line: &str) -> Result<MapsEntry, ParseError> {

@@ -30,8 +30,12 @@ pub const PF_KTHREAD: u64 = 0x0020_0000;
 
 pub fn parse_stat(text: &str) -> Result<Stat, ParseError> {
     // comm is in parentheses and may itself contain ") ", so split at the last ')'.
-    let open = text.find('(').ok_or_else(|| ParseError::new("stat", "no '('"))?;
-    let close = text.rfind(')').ok_or_else(|| ParseError::new("stat", "no ')'"))?;
+    let open = text
+        .find('(')
+        .ok_or_else(|| ParseError::new("stat", "no '('"))?;
+    let close = text
+        .rfind(')')
+        .ok_or_else(|| ParseError::new("stat", "no ')'"))?;
     if close < open {
         return Err(ParseError::new("stat", "bad comm"));
     }

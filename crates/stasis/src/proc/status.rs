@@ -77,7 +77,8 @@ mod tests {
 
     #[test]
     fn parses_ids_and_caps() {
-        let text = "Name:\tsleep\nUmask:\t0027\nUid:\t1000\t1001\t1002\t1001\nGid:\t10\t10\t10\t10\n\
+        let text =
+            "Name:\tsleep\nUmask:\t0027\nUid:\t1000\t1001\t1002\t1001\nGid:\t10\t10\t10\t10\n\
 Groups:\t4 24 27 \nNSpid:\t55\nThreads:\t1\nTracerPid:\t0\nNoNewPrivs:\t1\nSeccomp:\t0\n\
 CapInh:\t0000000000000000\nCapPrm:\t000001ffffffffff\nCapEff:\t000001ffffffffff\n\
 CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n";

@@ -45,8 +45,10 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepE
     // No signal may reach the stub while it is half built.
     ptrace::set_sigmask(pid, u64::MAX).step("blocking signals")?;
     let regs = ptrace::get_regs(pid).step("reading the new process's registers")?;
-    let site = inject::vdso_syscall_site(pid).step("finding a syscall instruction in the new process")?;
-    let remote = Remote::new(pid, site, regs).step("preparing to run syscalls in the new process")?;
+    let site =
+        inject::vdso_syscall_site(pid).step("finding a syscall instruction in the new process")?;
+    let remote =
+        Remote::new(pid, site, regs).step("preparing to run syscalls in the new process")?;
     let mut inj = Injector::new(remote, 0, 0);
 
     // glibc registered rseq in the stub; the kernel would write to that area
@@ -86,13 +88,16 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepE
     restore_files(&mut inj, dump, task).step("opening files")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
-    inj.syscall(inject::SYS_chdir, &[cwd]).step("changing to the working directory")?;
+    inj.syscall(inject::SYS_chdir, &[cwd])
+        .step("changing to the working directory")?;
     if task.task.root != "/" {
         inj.reset();
         let root = inj.put_path(&task.task.root).step("changing root")?;
-        inj.syscall(inject::SYS_chroot, &[root]).step("changing the root directory")?;
+        inj.syscall(inject::SYS_chroot, &[root])
+            .step("changing the root directory")?;
     }
-    inj.syscall(inject::SYS_umask, &[task.task.umask as u64]).step("setting umask")?;
+    inj.syscall(inject::SYS_umask, &[task.task.umask as u64])
+        .step("setting umask")?;
     restore_mm_fields(&mut inj, task).step("setting mm fields (PR_SET_MM_MAP)")?;
     restore_signals(&mut inj, task, thread).step("installing signal handlers")?;
     inj.syscall(inject::SYS_personality, &[task.task.personality as u64])
@@ -110,14 +115,23 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepE
     }
     // After credentials: changing ids resets both of these.
     if matches!(task.task.dumpable, 0 | 1) {
-        inj.syscall(inject::SYS_prctl, &[libc::PR_SET_DUMPABLE as u64, task.task.dumpable as u64])
-            .step("setting dumpable")?;
+        inj.syscall(
+            inject::SYS_prctl,
+            &[libc::PR_SET_DUMPABLE as u64, task.task.dumpable as u64],
+        )
+        .step("setting dumpable")?;
     }
-    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_PDEATHSIG as u64, task.task.pdeathsig as u64])
-        .step("setting the parent-death signal")?;
+    inj.syscall(
+        inject::SYS_prctl,
+        &[libc::PR_SET_PDEATHSIG as u64, task.task.pdeathsig as u64],
+    )
+    .step("setting the parent-death signal")?;
     if task.task.no_new_privs {
-        inj.syscall(inject::SYS_prctl, &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0])
-            .step("setting no_new_privs")?;
+        inj.syscall(
+            inject::SYS_prctl,
+            &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0],
+        )
+        .step("setting no_new_privs")?;
     }
     if let Some(rseq) = &thread.rseq {
         inj.syscall(
@@ -173,7 +187,10 @@ fn restore_rlimits(inj: &mut Injector, limits: &[pb::Rlimit]) -> io::Result<()> 
                 let raw = inj.read(old, 16)?;
                 let hard = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
                 let fallback = inj.put(&u64s(&[limit.soft.min(hard), hard]))?;
-                inj.syscall(inject::SYS_prlimit64, &[0, limit.resource as u64, fallback, 0])?;
+                inj.syscall(
+                    inject::SYS_prlimit64,
+                    &[0, limit.resource as u64, fallback, 0],
+                )?;
                 tracing::warn!(
                     resource = limit.resource,
                     wanted = limit.hard,
@@ -202,7 +219,11 @@ fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io
     // file id → an fd that already holds that description.
     let mut opened: Vec<(u32, i32)> = Vec::new();
     for entry in &entries {
-        let cloexec = if entry.cloexec { libc::O_CLOEXEC as u64 } else { 0 };
+        let cloexec = if entry.cloexec {
+            libc::O_CLOEXEC as u64
+        } else {
+            0
+        };
         if let Some(&(_, holder)) = opened.iter().find(|(id, _)| *id == entry.file_id) {
             // Same open file description: share it, as dup() did.
             inj.syscall(inject::SYS_dup3, &[holder as u64, entry.fd as u64, cloexec])
@@ -214,7 +235,9 @@ fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io
             .files
             .iter()
             .find(|f| f.id == entry.file_id)
-            .ok_or_else(|| io::Error::other(format!("fd {}: no file {}", entry.fd, entry.file_id)))?;
+            .ok_or_else(|| {
+                io::Error::other(format!("fd {}: no file {}", entry.fd, entry.file_id))
+            })?;
         let path = file_path(file)?;
         let flags = reopen_flags(file.flags) | libc::O_CLOEXEC;
         let fd = inj
@@ -227,10 +250,16 @@ fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io
         } else if cloexec == 0 {
             inj.syscall(inject::SYS_fcntl, &[fd as u64, libc::F_SETFD as u64, 0])?;
         }
-        let seekable = matches!(file.kind, Some(pb::open_file::Kind::Regular(_)) | Some(pb::open_file::Kind::Directory(_)));
+        let seekable = matches!(
+            file.kind,
+            Some(pb::open_file::Kind::Regular(_)) | Some(pb::open_file::Kind::Directory(_))
+        );
         if seekable && file.flags & libc::O_PATH as u32 == 0 && file.position != 0 {
-            inj.syscall(inject::SYS_lseek, &[entry.fd as u64, file.position, libc::SEEK_SET as u64])
-                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: seek {path}: {e}", entry.fd)))?;
+            inj.syscall(
+                inject::SYS_lseek,
+                &[entry.fd as u64, file.position, libc::SEEK_SET as u64],
+            )
+            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: seek {path}: {e}", entry.fd)))?;
         }
         opened.push((entry.file_id, entry.fd));
     }
@@ -238,7 +267,7 @@ fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io
 }
 
 fn restore_mm_fields(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {
-    let f = task.mm.fields.clone().unwrap_or_default();
+    let f = task.mm.fields.unwrap_or_default();
     let exe = inj.open(&task.mm.exe_path, libc::O_RDONLY | libc::O_CLOEXEC, 0)?;
     inj.reset();
     let auxv = inj.put(&task.mm.auxv)?;
@@ -269,13 +298,22 @@ fn restore_mm_fields(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {
     result.map(|_| ())
 }
 
-fn restore_signals(inj: &mut Injector, task: &LoadedTask, thread: &pb::ThreadState) -> io::Result<()> {
+fn restore_signals(
+    inj: &mut Injector,
+    task: &LoadedTask,
+    thread: &pb::ThreadState,
+) -> io::Result<()> {
     for action in &task.task.sigactions {
         if action.signo == libc::SIGKILL || action.signo == libc::SIGSTOP {
             continue;
         }
         inj.reset();
-        let act = inj.put(&u64s(&[action.handler, action.flags, action.restorer, action.mask]))?;
+        let act = inj.put(&u64s(&[
+            action.handler,
+            action.flags,
+            action.restorer,
+            action.mask,
+        ]))?;
         inj.syscall(inject::SYS_rt_sigaction, &[action.signo as u64, act, 0, 8])
             .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", action.signo)))?;
     }
@@ -298,20 +336,30 @@ fn restore_signals(inj: &mut Injector, task: &LoadedTask, thread: &pb::ThreadSta
 }
 
 fn restore_creds(inj: &mut Injector, c: &pb::Credentials) -> io::Result<()> {
-    let ctx = |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let ctx =
+        |what: &'static str| move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
     // Keep our capabilities while the uids change; the saved sets are applied after.
-    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_SECUREBITS as u64, SECBIT_NO_SETUID_FIXUP])
-        .map_err(ctx("securebits"))?;
+    inj.syscall(
+        inject::SYS_prctl,
+        &[libc::PR_SET_SECUREBITS as u64, SECBIT_NO_SETUID_FIXUP],
+    )
+    .map_err(ctx("securebits"))?;
     inj.reset();
     let groups: Vec<u8> = c.groups.iter().flat_map(|g| g.to_le_bytes()).collect();
     let groups_addr = inj.put(&groups)?;
     inj.syscall(inject::SYS_setgroups, &[c.groups.len() as u64, groups_addr])
         .map_err(ctx("setgroups"))?;
-    inj.syscall(inject::SYS_setresgid, &[c.gid as u64, c.egid as u64, c.sgid as u64])
-        .map_err(ctx("setresgid"))?;
+    inj.syscall(
+        inject::SYS_setresgid,
+        &[c.gid as u64, c.egid as u64, c.sgid as u64],
+    )
+    .map_err(ctx("setresgid"))?;
     inj.syscall(inject::SYS_setfsgid, &[c.fsgid as u64])?;
-    inj.syscall(inject::SYS_setresuid, &[c.uid as u64, c.euid as u64, c.suid as u64])
-        .map_err(ctx("setresuid"))?;
+    inj.syscall(
+        inject::SYS_setresuid,
+        &[c.uid as u64, c.euid as u64, c.suid as u64],
+    )
+    .map_err(ctx("setresuid"))?;
     inj.syscall(inject::SYS_setfsuid, &[c.fsuid as u64])?;
     let last_cap: u64 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
@@ -323,8 +371,11 @@ fn restore_creds(inj: &mut Injector, c: &pb::Credentials) -> io::Result<()> {
                 .map_err(ctx("dropping from the bounding set"))?;
         }
     }
-    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_SECUREBITS as u64, c.securebits as u64])
-        .map_err(ctx("securebits"))?;
+    inj.syscall(
+        inject::SYS_prctl,
+        &[libc::PR_SET_SECUREBITS as u64, c.securebits as u64],
+    )
+    .map_err(ctx("securebits"))?;
     inj.reset();
     let mut header = Vec::new();
     header.extend_from_slice(&LINUX_CAPABILITY_VERSION_3.to_le_bytes());
@@ -343,20 +394,31 @@ fn restore_creds(inj: &mut Injector, c: &pb::Credentials) -> io::Result<()> {
         if c.cap_ambient & (1 << cap) != 0 {
             const PR_CAP_AMBIENT: u64 = 47;
             const PR_CAP_AMBIENT_RAISE: u64 = 2;
-            inj.syscall(inject::SYS_prctl, &[PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0])
-                .map_err(ctx("raising an ambient capability"))?;
+            inj.syscall(
+                inject::SYS_prctl,
+                &[PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0],
+            )
+            .map_err(ctx("raising an ambient capability"))?;
         }
     }
     Ok(())
 }
 
-fn queue_pending_signals(inj: &mut Injector, pid: i32, task: &LoadedTask, thread: &pb::ThreadState) -> io::Result<()> {
+fn queue_pending_signals(
+    inj: &mut Injector,
+    pid: i32,
+    task: &LoadedTask,
+    thread: &pb::ThreadState,
+) -> io::Result<()> {
     // Signals stay blocked (set at the start) until the final mask is set.
     for info in &task.task.shared_pending {
         inj.reset();
         let addr = inj.put(&info.raw)?;
-        inj.syscall(inject::SYS_rt_sigqueueinfo, &[pid as u64, info.signo as u64, addr])
-            .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
+        inj.syscall(
+            inject::SYS_rt_sigqueueinfo,
+            &[pid as u64, info.signo as u64, addr],
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
     }
     for info in &thread.pending {
         inj.reset();

@@ -44,5 +44,8 @@ pub enum RestoreError {
     Helper { message: String },
 
     #[error("cannot write pid file {path}: {source}")]
-    PidFile { path: PathBuf, source: std::io::Error },
+    PidFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }

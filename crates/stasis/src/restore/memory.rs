@@ -25,7 +25,12 @@ fn overlaps(a_start: u64, a_end: u64, b_start: u64, b_end: u64) -> bool {
 }
 
 /// Finds `len` bytes free both in the stub and in the saved layout.
-pub fn find_free_range(stub: &[MapsEntry], saved: &[pb::Vma], len: u64, avoid: &[(u64, u64)]) -> Option<u64> {
+pub fn find_free_range(
+    stub: &[MapsEntry],
+    saved: &[pb::Vma],
+    len: u64,
+    avoid: &[(u64, u64)],
+) -> Option<u64> {
     // A guard of 1 MiB on each side keeps clear of stacks that grow down.
     const GUARD: u64 = 1 << 20;
     let mut candidate: u64 = 0x1_0000_0000;
@@ -61,14 +66,21 @@ pub fn install_scratch(inj: &mut Injector, addr: u64) -> io::Result<()> {
         ],
     )?;
     if got != addr {
-        return Err(io::Error::other(format!("scratch mapped at {got:#x}, wanted {addr:#x}")));
+        return Err(io::Error::other(format!(
+            "scratch mapped at {got:#x}, wanted {addr:#x}"
+        )));
     }
     let mut code = SYSCALL_INSN.to_vec();
     code.push(0xcc); // int3: never reached, we single-step
     inj.remote.write_mem(addr, &code)?;
     let page = crate::sys::syscalls::page_size() as u64;
     // Layout: [code page][arguments ...][stack for the syscalls, 512 bytes].
-    inj.relocate(addr, addr + SCRATCH_LEN - 256, addr + page, SCRATCH_LEN - page - 512);
+    inj.relocate(
+        addr,
+        addr + SCRATCH_LEN - 256,
+        addr + page,
+        SCRATCH_LEN - page - 512,
+    );
     Ok(())
 }
 
@@ -88,7 +100,12 @@ pub fn unmap_stub(inj: &mut Injector, stub: &[MapsEntry], scratch: u64) -> io::R
 }
 
 /// Moves [vvar], [vvar_vclock] and [vdso] to where they were in the dumped task.
-pub fn move_vdso(inj: &mut Injector, stub: &[MapsEntry], saved: &[pb::Vma], scratch: u64) -> io::Result<()> {
+pub fn move_vdso(
+    inj: &mut Injector,
+    stub: &[MapsEntry],
+    saved: &[pb::Vma],
+    scratch: u64,
+) -> io::Result<()> {
     let kinds = [
         ("[vdso]", pb::VmaKind::Vdso),
         ("[vvar]", pb::VmaKind::Vvar),
@@ -151,7 +168,11 @@ fn needs_pages(task: &LoadedTask, vma: &pb::Vma, page_size: u64) -> bool {
 }
 
 /// Maps every saved VMA; returns the ones whose protection must be set afterwards.
-pub fn map_vmas(inj: &mut Injector, task: &LoadedTask, page_size: u64) -> io::Result<Vec<(u64, u64, u32)>> {
+pub fn map_vmas(
+    inj: &mut Injector,
+    task: &LoadedTask,
+    page_size: u64,
+) -> io::Result<Vec<(u64, u64, u32)>> {
     let mut file_fds: HashMap<(String, bool), i32> = HashMap::new();
     let mut fix_prot = Vec::new();
     let result = (|| -> io::Result<()> {
@@ -178,10 +199,16 @@ pub fn map_vmas(inj: &mut Injector, task: &LoadedTask, page_size: u64) -> io::Re
                 match file_fds.get(&key) {
                     Some(&fd) => fd,
                     None => {
-                        let mode = if writable { libc::O_RDWR } else { libc::O_RDONLY };
+                        let mode = if writable {
+                            libc::O_RDWR
+                        } else {
+                            libc::O_RDONLY
+                        };
                         let fd = inj
                             .open(&vma.path, mode | libc::O_CLOEXEC, 0)
-                            .map_err(|e| io::Error::new(e.kind(), format!("opening {}: {e}", vma.path)))?;
+                            .map_err(|e| {
+                                io::Error::new(e.kind(), format!("opening {}: {e}", vma.path))
+                            })?;
                         file_fds.insert(key, fd);
                         fd
                     }
@@ -192,7 +219,14 @@ pub fn map_vmas(inj: &mut Injector, task: &LoadedTask, page_size: u64) -> io::Re
             let got = inj
                 .syscall(
                     inject::SYS_mmap,
-                    &[vma.start, len, prot as u64, flags, fd as i64 as u64, vma.file_offset],
+                    &[
+                        vma.start,
+                        len,
+                        prot as u64,
+                        flags,
+                        fd as i64 as u64,
+                        vma.file_offset,
+                    ],
                 )
                 .map_err(|e| {
                     io::Error::new(

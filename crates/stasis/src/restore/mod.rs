@@ -38,9 +38,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     let started = Instant::now();
     let dump = LoadedDump::load(&opts.dir)?;
     preflight::check_system(&dump)?;
-    let task = dump.tasks.first().ok_or_else(|| RestoreError::Incompatible {
-        what: "the dump holds no task".into(),
-    })?;
+    let task = dump
+        .tasks
+        .first()
+        .ok_or_else(|| RestoreError::Incompatible {
+            what: "the dump holds no task".into(),
+        })?;
     let pid = task.task.pid;
     let comm = task.task.comm.clone();
     preflight::wait_for_free_pid(pid)?;
@@ -66,9 +69,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
 /// about to exit (which would fire its parent-death signal).
 fn restore_detached(dump: &LoadedDump) -> Result<(), RestoreError> {
     use std::io::{Read, Write};
-    let (mut report_rx, mut report_tx) = std::os::unix::net::UnixStream::pair()
-        .map_err(|source| RestoreError::Helper { message: format!("socketpair: {source}") })?;
-    let first = fork().map_err(|source| RestoreError::Helper { message: format!("fork: {source}") })?;
+    let (mut report_rx, mut report_tx) =
+        std::os::unix::net::UnixStream::pair().map_err(|source| RestoreError::Helper {
+            message: format!("socketpair: {source}"),
+        })?;
+    let first = fork().map_err(|source| RestoreError::Helper {
+        message: format!("fork: {source}"),
+    })?;
     if first == 0 {
         drop(report_rx);
         match fork() {
@@ -92,7 +99,9 @@ fn restore_detached(dump: &LoadedDump) -> Result<(), RestoreError> {
     let mut report = String::new();
     report_rx
         .read_to_string(&mut report)
-        .map_err(|source| RestoreError::Helper { message: format!("reading the helper's report: {source}") })?;
+        .map_err(|source| RestoreError::Helper {
+            message: format!("reading the helper's report: {source}"),
+        })?;
     match report.strip_prefix("ERR ") {
         None if report == "OK" => Ok(()),
         Some(message) => Err(RestoreError::Helper {
@@ -128,7 +137,10 @@ fn create_and_build(dump: &LoadedDump, sibling: bool) -> Result<(), RestoreError
             }
         }
     })?;
-    let mut guard = StubGuard { pid: child, armed: true };
+    let mut guard = StubGuard {
+        pid: child,
+        armed: true,
+    };
     let step_err = |step: &str| {
         let comm = comm.clone();
         let step = step.to_string();

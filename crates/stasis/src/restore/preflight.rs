@@ -28,7 +28,10 @@ pub fn describe_pid(pid: i32) -> String {
         .ok()
         .and_then(|t| parse_stat(&t).ok())
     {
-        Some(stat) => format!("{} with parent pid {}, state {}", stat.comm, stat.ppid, stat.state),
+        Some(stat) => format!(
+            "{} with parent pid {}, state {}",
+            stat.comm, stat.ppid, stat.state
+        ),
         None => "unknown".to_string(),
     }
 }
@@ -81,7 +84,10 @@ pub fn check_files(dump: &LoadedDump, task: &LoadedTask) -> Result<(), RestoreEr
     }
     for vma in &task.mm.vmas {
         if vma.kind() == pb::VmaKind::File {
-            check(&format!("mapping {:#x}-{:#x}:", vma.start, vma.end), &vma.path)?;
+            check(
+                &format!("mapping {:#x}-{:#x}:", vma.start, vma.end),
+                &vma.path,
+            )?;
         }
     }
     check("executable", &task.mm.exe_path)?;

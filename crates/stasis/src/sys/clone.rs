@@ -29,7 +29,11 @@ struct CloneArgs {
 pub fn spawn_stub(pid: i32, exit_signal: i32, sibling: bool) -> io::Result<i32> {
     let set_tid = [pid];
     let args = CloneArgs {
-        flags: if sibling { libc::CLONE_PARENT as u64 } else { 0 },
+        flags: if sibling {
+            libc::CLONE_PARENT as u64
+        } else {
+            0
+        },
         // CLONE_PARENT requires 0 here: the kernel then uses our own exit signal.
         exit_signal: if sibling { 0 } else { exit_signal as u64 },
         set_tid: set_tid.as_ptr() as u64,

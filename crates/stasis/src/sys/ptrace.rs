@@ -25,7 +25,14 @@ pub const SIGINFO_SIZE: usize = 128;
 fn request(req: u32, tid: i32, addr: u64, data: u64) -> io::Result<libc::c_long> {
     // SAFETY: every caller passes an `addr`/`data` that is either an integer or a
     // pointer to a live buffer of the size the request writes or reads.
-    check(unsafe { libc::ptrace(req as _, tid, addr as *mut libc::c_void, data as *mut libc::c_void) })
+    check(unsafe {
+        libc::ptrace(
+            req as _,
+            tid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    })
 }
 
 /// PTRACE_SEIZE: attach without stopping; `options` are PTRACE_O_* flags.
@@ -71,7 +78,12 @@ pub fn get_regs(tid: i32) -> io::Result<libc::user_regs_struct> {
         iov_base: (&mut regs as *mut libc::user_regs_struct).cast(),
         iov_len: std::mem::size_of::<libc::user_regs_struct>(),
     };
-    request(libc::PTRACE_GETREGSET, tid, NT_PRSTATUS, &mut iov as *mut _ as u64)?;
+    request(
+        libc::PTRACE_GETREGSET,
+        tid,
+        NT_PRSTATUS,
+        &mut iov as *mut _ as u64,
+    )?;
     Ok(regs)
 }
 
@@ -82,7 +94,13 @@ pub fn set_regs(tid: i32, regs: &libc::user_regs_struct) -> io::Result<()> {
         iov_base: (&mut copy as *mut libc::user_regs_struct).cast(),
         iov_len: std::mem::size_of::<libc::user_regs_struct>(),
     };
-    request(libc::PTRACE_SETREGSET, tid, NT_PRSTATUS, &mut iov as *mut _ as u64).map(|_| ())
+    request(
+        libc::PTRACE_SETREGSET,
+        tid,
+        NT_PRSTATUS,
+        &mut iov as *mut _ as u64,
+    )
+    .map(|_| ())
 }
 
 /// The full XSAVE area (x87, SSE, AVX, AVX-512...), as long as the kernel makes it.
@@ -92,7 +110,12 @@ pub fn get_xstate(tid: i32) -> io::Result<Vec<u8>> {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    request(libc::PTRACE_GETREGSET, tid, NT_X86_XSTATE, &mut iov as *mut _ as u64)?;
+    request(
+        libc::PTRACE_GETREGSET,
+        tid,
+        NT_X86_XSTATE,
+        &mut iov as *mut _ as u64,
+    )?;
     buf.truncate(iov.iov_len);
     Ok(buf)
 }
@@ -104,7 +127,13 @@ pub fn set_xstate(tid: i32, xstate: &[u8]) -> io::Result<()> {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    request(libc::PTRACE_SETREGSET, tid, NT_X86_XSTATE, &mut iov as *mut _ as u64).map(|_| ())
+    request(
+        libc::PTRACE_SETREGSET,
+        tid,
+        NT_X86_XSTATE,
+        &mut iov as *mut _ as u64,
+    )
+    .map(|_| ())
 }
 
 /// The blocked-signal mask of a stopped thread.

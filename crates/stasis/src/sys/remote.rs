@@ -81,7 +81,9 @@ impl Remote {
         ptrace::single_step(self.tid)?;
         loop {
             match waitpid(self.tid, 0)? {
-                WaitStatus::Stopped { sig: libc::SIGTRAP, .. } => break,
+                WaitStatus::Stopped {
+                    sig: libc::SIGTRAP, ..
+                } => break,
                 WaitStatus::Stopped { sig, .. } => {
                     return Err(io::Error::other(format!(
                         "task {} stopped with signal {sig} while executing syscall {nr}",

@@ -16,9 +16,8 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 /// pidfd_getfd(2): a duplicate, in our fd table, of another process's fd.
 pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, target_fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
-    let fd = check(unsafe {
-        libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0)
-    })?;
+    let fd =
+        check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) })?;
     // SAFETY: the kernel just returned this fd to us; nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
@@ -35,7 +34,10 @@ pub enum WaitStatus {
     Exited(i32),
     Signaled(i32),
     /// Stopped with this signal; `event` is the PTRACE_EVENT_* in bits 16..24.
-    Stopped { sig: i32, event: i32 },
+    Stopped {
+        sig: i32,
+        event: i32,
+    },
     /// Nothing happened yet (WNOHANG).
     StillAlive,
     Other(i32),

@@ -79,7 +79,9 @@ pub fn seize_and_stop(pid: i32) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match waitpid(pid, 0)? {
-                WaitStatus::Stopped { event, .. } if event == ptrace::PTRACE_EVENT_STOP => return Ok(()),
+                WaitStatus::Stopped { event, .. } if event == ptrace::PTRACE_EVENT_STOP => {
+                    return Ok(())
+                }
                 WaitStatus::Stopped { sig, .. } => {
                     // A signal-delivery stop: let the signal through, the pending
                     // interrupt stops the task again right after.
