@@ -115,6 +115,11 @@ fn signals() {
 }
 
 #[test]
+fn interval_timers() {
+    Scenario::c("itimer").check();
+}
+
+#[test]
 fn sigaltstack() {
     Scenario::c("sigaltstack").check();
 }

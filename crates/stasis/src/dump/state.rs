@@ -20,6 +20,7 @@ struct Injected {
     pdeathsig: i32,
     dumpable: i32,
     securebits: u32,
+    itimers: Vec<pb::IntervalTimer>,
 }
 
 fn io_err(frozen: &FrozenTask, comm: &str, what: &str) -> impl FnOnce(std::io::Error) -> DumpError {
@@ -128,6 +129,7 @@ pub fn collect_task(
         dumpable: injected.dumpable,
         no_new_privs: status.no_new_privs,
         exit_signal: insp.stat.exit_signal,
+        itimers: injected.itimers,
     };
     Ok((image, injected.brk))
 }
@@ -196,6 +198,24 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
         let pdeathsig = i32::from_le_bytes(raw[0..4].try_into().unwrap_or([0; 4]));
         let dumpable = inj.syscall(inject::SYS_prctl, &[libc::PR_GET_DUMPABLE as u64])? as i32;
         let securebits = inj.syscall(inject::SYS_prctl, &[libc::PR_GET_SECUREBITS as u64])? as u32;
+        let mut itimers = Vec::new();
+        for which in 0..3u64 {
+            inj.reset();
+            let out = inj.reserve(32)?;
+            inj.syscall(libc::SYS_getitimer, &[which, out])?;
+            let raw = inj.read(out, 32)?;
+            let word =
+                |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            let (interval_us, value_us) =
+                (word(0) * 1_000_000 + word(1), word(2) * 1_000_000 + word(3));
+            if value_us != 0 {
+                itimers.push(pb::IntervalTimer {
+                    which: which as u32,
+                    interval_us,
+                    value_us,
+                });
+            }
+        }
         Ok(Injected {
             brk,
             sigactions,
@@ -203,6 +223,7 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
             pdeathsig,
             dumpable,
             securebits,
+            itimers,
         })
     })
 }

@@ -141,6 +141,16 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepE
         .step("registering rseq")?;
     }
     queue_pending_signals(&mut inj, pid, task, thread).step("queueing pending signals")?;
+    // Timers last, so that they lose as little time as possible to the restore.
+    for timer in &task.task.itimers {
+        let tv = |us: u64| [us / 1_000_000, us % 1_000_000];
+        inj.reset();
+        let new = inj
+            .put(&u64s(&[tv(timer.interval_us), tv(timer.value_us)].concat()))
+            .step("arming interval timers")?;
+        inj.syscall(libc::SYS_setitimer, &[timer.which as u64, new, 0])
+            .step("arming interval timers")?;
+    }
 
     // The last syscall removes the page it runs from; the single-step trap
     // stops the task before it would execute anything there.
