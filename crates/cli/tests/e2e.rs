@@ -467,6 +467,9 @@ fn restore_of_a_damaged_image_fails(damage: impl FnOnce(&Path, i32) -> Vec<Strin
     let output = run.restore(&["-d"]);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     output.assert_clean_failure(&[1], &[&names]);
+    // A process that a detached restore had begun to build is killed; being our
+    // adopted child (we are a subreaper), its zombie is ours to reap.
+    reap_if_zombie(run.pid);
     assert!(
         !pid_exists(run.pid),
         "a failed restore left pid {} behind",
@@ -497,26 +500,36 @@ fn restore_of_a_truncated_pages_image_fails() {
     });
 }
 
+/// Flips one bit in the middle of the first image whose name starts with `prefix`.
+fn flip_a_byte(images: &Path, prefix: &str) -> Vec<String> {
+    let image = image_file(images, prefix);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&image)
+        .unwrap();
+    let len = file.metadata().unwrap().len();
+    let at = len / 2;
+    let mut byte = [0u8];
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.read_exact(&mut byte).unwrap();
+    byte[0] ^= 0x20;
+    file.seek(SeekFrom::Start(at)).unwrap();
+    file.write_all(&byte).unwrap();
+    let name = image.file_name().unwrap().to_string_lossy().into_owned();
+    vec![name, prefix.into()]
+}
+
 #[test]
 fn restore_of_a_task_image_with_a_flipped_byte_fails() {
-    restore_of_a_damaged_image_fails(|images, _| {
-        let task = image_file(images, "task");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&task)
-            .unwrap();
-        let len = file.metadata().unwrap().len();
-        let at = len / 2;
-        let mut byte = [0u8];
-        file.seek(SeekFrom::Start(at)).unwrap();
-        file.read_exact(&mut byte).unwrap();
-        byte[0] ^= 0x20;
-        file.seek(SeekFrom::Start(at)).unwrap();
-        file.write_all(&byte).unwrap();
-        let name = task.file_name().unwrap().to_string_lossy().into_owned();
-        vec![name, "task".into()]
-    });
+    restore_of_a_damaged_image_fails(|images, _| flip_a_byte(images, "task"));
+}
+
+/// Page images are verified while the process is built: a damaged one must still
+/// stop the restore before the process runs, and leave nothing behind.
+#[test]
+fn restore_of_a_pages_image_with_a_flipped_byte_fails() {
+    restore_of_a_damaged_image_fails(|images, _| flip_a_byte(images, "pages"));
 }
 
 #[test]

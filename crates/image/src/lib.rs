@@ -17,7 +17,7 @@ pub use error::ImageError;
 pub use frame::{
     decode_image, encode_image, FrameError, ImageKind, RawKind, FORMAT_VERSION, MAGIC,
 };
-pub use load::{LoadedDump, LoadedTask};
+pub use load::{LoadedDump, LoadedTask, PendingChecksums};
 pub use names::{
     fd_table_image_name, files_image_name, inventory_name, mm_image_name, pages_image_name,
     task_image_name,

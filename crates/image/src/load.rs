@@ -40,6 +40,18 @@ impl LoadedDump {
     /// Loads and verifies every image of the dump in `dir`; see verify.rs for what is
     /// cross-checked. Every error names the image file and the offending item.
     pub fn load(dir: &Path) -> Result<LoadedDump, ImageError> {
+        let (dump, pending) = Self::load_deferring_raw_checksums(dir)?;
+        pending.verify()?;
+        Ok(dump)
+    }
+
+    /// Like [`LoadedDump::load`], but the checksums of the raw files (the page
+    /// images, which can be gigabytes) are left to the returned
+    /// [`PendingChecksums`], so that the caller can verify them while it does
+    /// other work. Their sizes are checked here.
+    pub fn load_deferring_raw_checksums(
+        dir: &Path,
+    ) -> Result<(LoadedDump, PendingChecksums), ImageError> {
         check_is_dir(dir)?;
         let inventory = read_inventory(dir)?;
         let inventory_path = dir.join(inventory_name());
@@ -85,11 +97,13 @@ impl LoadedDump {
         metadata.insert(files_image_name().to_string());
 
         let mut contents: HashMap<&str, Vec<u8>> = HashMap::new();
+        let mut pending = PendingChecksums { raw: Vec::new() };
         for entry in &inventory.images {
             if metadata.contains(&entry.name) {
                 contents.insert(&entry.name, read_listed(dir, entry)?);
             } else {
-                check_listed_raw(dir, entry)?;
+                check_listed_raw_size(dir, entry)?;
+                pending.raw.push((dir.to_path_buf(), entry.clone()));
             }
         }
         let files: pb::FilesImage =
@@ -125,12 +139,32 @@ impl LoadedDump {
             });
         }
 
-        Ok(LoadedDump {
-            dir: dir.into(),
-            inventory,
-            tasks,
-            files,
-        })
+        Ok((
+            LoadedDump {
+                dir: dir.into(),
+                inventory,
+                tasks,
+                files,
+            },
+            pending,
+        ))
+    }
+}
+
+/// Checksums of raw image files still to be verified (see
+/// [`LoadedDump::load_deferring_raw_checksums`]).
+#[derive(Debug)]
+pub struct PendingChecksums {
+    raw: Vec<(PathBuf, pb::ImageFileEntry)>,
+}
+
+impl PendingChecksums {
+    /// Reads every raw file and compares its crc32c with the inventory's.
+    pub fn verify(self) -> Result<(), ImageError> {
+        for (dir, entry) in &self.raw {
+            check_listed_raw(dir, entry)?;
+        }
+        Ok(())
     }
 }
 
@@ -187,6 +221,16 @@ pub(crate) fn read_listed(dir: &Path, entry: &pb::ImageFileEntry) -> Result<Vec<
     check_size(&path, entry, bytes.len() as u64)?;
     check_crc(&path, entry, crc32c::crc32c(&bytes))?;
     Ok(bytes)
+}
+
+/// Checks only the size of a raw file listed in the inventory: truncation is found
+/// without reading it.
+fn check_listed_raw_size(dir: &Path, entry: &pb::ImageFileEntry) -> Result<(), ImageError> {
+    let path = dir.join(&entry.name);
+    let size = fs::metadata(&path)
+        .map_err(|err| missing_or_io(&path, err))?
+        .len();
+    check_size(&path, entry, size)
 }
 
 /// Checks the size and crc32c of a (possibly huge) raw file listed in the inventory without

@@ -98,6 +98,20 @@ impl fmt::Display for Exit {
 }
 
 /// True while `pid` names a process, zombies included.
+/// Reaps `pid` if it is a zombie child of ours (waiting up to a second for it to die).
+pub fn reap_if_zombie(pid: i32) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < deadline {
+        let mut status = 0;
+        // SAFETY: `status` is a valid out-pointer; WNOHANG never blocks.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
+        if r == pid || r < 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 pub fn pid_exists(pid: i32) -> bool {
     // SAFETY: signal 0 only checks that the process exists.
     let r = unsafe { libc::kill(pid, 0) };

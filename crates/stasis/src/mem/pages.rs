@@ -88,52 +88,83 @@ pub fn scan(
     Ok((runs, stats))
 }
 
-/// Copies the pages of `runs` from the task into `out`, in order.
-pub fn save(
-    pid: i32,
-    runs: &[(pb::PageRun, bool)],
-    page_size: u64,
-    out: &mut File,
-) -> io::Result<(u64, u32)> {
-    let mem = File::open(format!("/proc/{pid}/mem"))?;
-    let mut buf = vec![0u8; BATCH_BYTES];
-    let mut crc = 0u32;
-    let mut total = 0u64;
-    // Pieces of runs that fit the buffer: (address, length, readable).
-    let mut batch: Vec<(u64, usize, bool)> = Vec::new();
+/// One buffer's worth of pieces of runs: (address, length, readable).
+type Batch = Vec<(u64, usize, bool)>;
+
+/// Cuts the runs into batches that fit one buffer and one iovec array.
+fn plan_batches(runs: &[(pb::PageRun, bool)], page_size: u64) -> Vec<(Batch, usize)> {
+    let mut batches = Vec::new();
+    let mut batch: Batch = Vec::new();
     let mut batch_len = 0usize;
-    let mut flush =
-        |batch: &mut Vec<(u64, usize, bool)>, batch_len: &mut usize| -> io::Result<()> {
-            if batch.is_empty() {
-                return Ok(());
-            }
-            let data = &mut buf[..*batch_len];
-            read_batch(pid, &mem, batch, data)?;
-            out.write_all(data)?;
-            crc = crc32c::crc32c_append(crc, data);
-            total += *batch_len as u64;
-            batch.clear();
-            *batch_len = 0;
-            Ok(())
-        };
     for (run, readable) in runs {
         let mut addr = run.address;
         let mut left = (run.nr_pages * page_size) as usize;
         while left > 0 {
-            let room = BATCH_BYTES - batch_len;
-            if room == 0 || batch.len() == MAX_IOVECS {
-                flush(&mut batch, &mut batch_len)?;
-                continue;
+            if batch_len == BATCH_BYTES || batch.len() == MAX_IOVECS {
+                batches.push((std::mem::take(&mut batch), batch_len));
+                batch_len = 0;
             }
-            let piece = left.min(room);
+            let piece = left.min(BATCH_BYTES - batch_len);
             batch.push((addr, piece, *readable));
             batch_len += piece;
             addr += piece as u64;
             left -= piece;
         }
     }
-    flush(&mut batch, &mut batch_len)?;
-    Ok((total, crc))
+    if !batch.is_empty() {
+        batches.push((batch, batch_len));
+    }
+    batches
+}
+
+/// Copies the pages of `runs` from the task into `out`, in order. Two threads
+/// overlap the work: this one copies memory out of the task into a buffer while
+/// a writer thread appends the previous buffer to the image and checksums it.
+/// Returns the bytes written and their crc32c.
+pub fn save(
+    pid: i32,
+    runs: &[(pb::PageRun, bool)],
+    page_size: u64,
+    out: &mut File,
+) -> io::Result<(u64, u32)> {
+    use std::sync::mpsc::sync_channel;
+    const BUFFERS: usize = 3;
+    let mem = File::open(format!("/proc/{pid}/mem"))?;
+    let batches = plan_batches(runs, page_size);
+    let (full_tx, full_rx) = sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (empty_tx, empty_rx) = sync_channel::<Vec<u8>>(BUFFERS);
+    for _ in 0..BUFFERS {
+        let _ = empty_tx.send(vec![0u8; BATCH_BYTES]);
+    }
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> io::Result<(u64, u32)> {
+            let (mut total, mut crc) = (0u64, 0u32);
+            for (buf, len) in full_rx {
+                out.write_all(&buf[..len])?;
+                crc = crc32c::crc32c_append(crc, &buf[..len]);
+                total += len as u64;
+                // The reader may already be gone after an error; nothing to do then.
+                let _ = empty_tx.send(buf);
+            }
+            Ok((total, crc))
+        });
+        let mut read_result = Ok(());
+        for (batch, len) in &batches {
+            let Ok(mut buf) = empty_rx.recv() else { break };
+            if let Err(err) = read_batch(pid, &mem, batch, &mut buf[..*len]) {
+                read_result = Err(err);
+                break;
+            }
+            if full_tx.send((buf, *len)).is_err() {
+                break; // the writer failed; its error is reported below
+            }
+        }
+        drop(full_tx);
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the page writer thread panicked")));
+        read_result.and(written)
+    })
 }
 
 /// Fills `data` with the batch's pieces, one process_vm_readv when they are all

@@ -33,7 +33,12 @@ const SS_ONSTACK: i32 = 1;
 const SECBIT_NO_SETUID_FIXUP: u64 = 1 << 2;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepError> {
+pub fn build(
+    pid: i32,
+    dump: &LoadedDump,
+    task: &LoadedTask,
+    before_resume: &mut dyn FnMut() -> io::Result<()>,
+) -> Result<(), StepError> {
     let page_size = dump.inventory.page_size as u64;
     let thread = task
         .task
@@ -157,6 +162,7 @@ pub fn build(pid: i32, dump: &LoadedDump, task: &LoadedTask) -> Result<(), StepE
     inj.syscall(inject::SYS_munmap, &[scratch, memory::SCRATCH_LEN])
         .step("removing the scratch area")?;
 
+    before_resume().step("verifying the page images")?;
     ptrace::set_xstate(pid, &thread.xsave).step("setting FPU/SSE/AVX state")?;
     let regs = final_registers(thread).step("preparing registers")?;
     ptrace::set_regs(pid, &regs).step("setting registers")?;

@@ -10,7 +10,7 @@ mod preflight;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stasis_image::LoadedDump;
+use stasis_image::{LoadedDump, PendingChecksums};
 
 pub use error::RestoreError;
 
@@ -36,7 +36,9 @@ pub struct Restored {
 
 pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     let started = Instant::now();
-    let dump = LoadedDump::load(&opts.dir)?;
+    // Page images are checksummed while the process is being built (they can
+    // be gigabytes); the process is resumed only once they are verified.
+    let (dump, pending) = LoadedDump::load_deferring_raw_checksums(&opts.dir)?;
     preflight::check_system(&dump)?;
     let task = dump
         .tasks
@@ -49,9 +51,19 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     preflight::wait_for_free_pid(pid)?;
     preflight::check_files(&dump, task)?;
     if opts.detach {
-        restore_detached(&dump)?;
+        restore_detached(&dump, pending)?;
     } else {
-        create_and_build(&dump, false)?;
+        std::thread::scope(|scope| {
+            let (verdict_tx, verdict_rx) = std::sync::mpsc::channel();
+            scope.spawn(move || {
+                let _ = verdict_tx.send(pending.verify());
+            });
+            create_and_build(&dump, false, &mut || match verdict_rx.recv() {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => Err(std::io::Error::other(err.to_string())),
+                Err(_) => Err(std::io::Error::other("the checksum thread died")),
+            })
+        })?;
     }
     if let Some(path) = &opts.pidfile {
         write_pidfile(path, pid)?;
@@ -67,7 +79,10 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
 /// the grandchild's sibling: the restored process's parent is then init (or
 /// the nearest child subreaper), as for any daemon, and not a stasis that is
 /// about to exit (which would fire its parent-death signal).
-fn restore_detached(dump: &LoadedDump) -> Result<(), RestoreError> {
+///
+/// The page images are verified here, in the original stasis, while the helper
+/// builds the process; the helper resumes it only on a good verdict.
+fn restore_detached(dump: &LoadedDump, pending: PendingChecksums) -> Result<(), RestoreError> {
     use std::io::{Read, Write};
     let (mut report_rx, mut report_tx) =
         std::os::unix::net::UnixStream::pair().map_err(|source| RestoreError::Helper {
@@ -80,7 +95,21 @@ fn restore_detached(dump: &LoadedDump) -> Result<(), RestoreError> {
         drop(report_rx);
         match fork() {
             Ok(0) => {
-                let outcome = match create_and_build(dump, true) {
+                let mut verdict_channel = report_tx.try_clone();
+                let mut wait_for_verdict = || -> std::io::Result<()> {
+                    let mut verdict = String::new();
+                    verdict_channel
+                        .as_mut()
+                        .map_err(|e| std::io::Error::new(e.kind(), e.to_string()))?
+                        .read_to_string(&mut verdict)?;
+                    match verdict.as_str() {
+                        "OK" => Ok(()),
+                        other => Err(std::io::Error::other(
+                            other.strip_prefix("ERR ").unwrap_or(other).to_string(),
+                        )),
+                    }
+                };
+                let outcome = match create_and_build(dump, true, &mut wait_for_verdict) {
                     Ok(()) => "OK".to_string(),
                     Err(err) => format!("ERR {err}"),
                 };
@@ -96,6 +125,13 @@ fn restore_detached(dump: &LoadedDump) -> Result<(), RestoreError> {
     }
     drop(report_tx);
     let _ = waitpid(first, 0);
+    let verdict = match pending.verify() {
+        Ok(()) => "OK".to_string(),
+        Err(err) => format!("ERR {err}"),
+    };
+    // The helper may have failed already and be gone: its report says why.
+    let _ = report_rx.write_all(verdict.as_bytes());
+    let _ = report_rx.shutdown(std::net::Shutdown::Write);
     let mut report = String::new();
     report_rx
         .read_to_string(&mut report)
@@ -114,7 +150,12 @@ fn restore_detached(dump: &LoadedDump) -> Result<(), RestoreError> {
 }
 
 /// Creates the stub with the original pid and turns it into the saved task.
-fn create_and_build(dump: &LoadedDump, sibling: bool) -> Result<(), RestoreError> {
+/// `before_resume` is called once the process is built, before it runs.
+fn create_and_build(
+    dump: &LoadedDump,
+    sibling: bool,
+    before_resume: &mut dyn FnMut() -> std::io::Result<()>,
+) -> Result<(), RestoreError> {
     let task = &dump.tasks[0];
     let pid = task.task.pid;
     let comm = task.task.comm.clone();
@@ -152,7 +193,8 @@ fn create_and_build(dump: &LoadedDump, sibling: bool) -> Result<(), RestoreError
         }
     };
     seize_and_stop(child).map_err(step_err("taking control of the new process"))?;
-    build::build(child, dump, task).map_err(|(step, source)| step_err(&step)(source))?;
+    build::build(child, dump, task, before_resume)
+        .map_err(|(step, source)| step_err(&step)(source))?;
     guard.armed = false;
     Ok(())
 }

@@ -67,8 +67,9 @@ fn stub_main() -> ! {
 
 /// fork(2). In the child, only this thread exists; the caller must be single-threaded.
 pub fn fork() -> io::Result<i32> {
-    // SAFETY: stasis does not start threads, so the child's copy of every lock is
-    // in the state its (only) owner left it.
+    // SAFETY: the restore path that forks runs no other thread (the only threads
+    // stasis starts copy pages during a dump and are joined before it returns),
+    // so the child's copy of every lock is in the state its only owner left it.
     check(unsafe { libc::fork() } as libc::c_long).map(|pid| pid as i32)
 }
 
