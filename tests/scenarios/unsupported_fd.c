@@ -1,11 +1,13 @@
-/* A process holding something stasis cannot checkpoint (argv[1]: "pipe" or
- * "socket") is refused by `stasis dump` and carries on unchanged: the harness
+/* A process holding something stasis cannot checkpoint (argv[1]: "eventfd",
+ * "socket", or "pipe" whose read end is held by a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
  * program keeps computing meanwhile; after go, its counter must have advanced
  * past the value at READY, its memory must be intact and its pipe or socket
  * must still carry data. */
 #include "scenario.h"
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 static volatile uint64_t counter;
 static uint8_t memory[1 << 20];
@@ -14,9 +16,34 @@ int main(int argc, char **argv)
 {
 	SETUP(argc == 2);
 	int fds[2];
-	if (strcmp(argv[1], "pipe") == 0)
-		SETUP(pipe(fds) == 0);
-	else if (strcmp(argv[1], "socket") == 0)
+	pid_t outsider = 0;
+	if (strcmp(argv[1], "eventfd") == 0) {
+		fds[0] = eventfd(0, 0);
+		SETUP(fds[0] >= 0);
+		fds[1] = dup(fds[0]);
+	} else if (strcmp(argv[1], "pipe") == 0) {
+		/* The other end goes to a grandchild that is orphaned at once: it
+		 * is not part of our tree, but it keeps reading our pipe. */
+		int peer[2];
+		SETUP(pipe(fds) == 0 && pipe(peer) == 0);
+		pid_t child = fork();
+		SETUP(child >= 0);
+		if (child == 0) {
+			if (fork() != 0)
+				_exit(0);
+			close(fds[1]);
+			char c;
+			while (read(fds[0], &c, 1) == 1)
+				(void)!write(peer[1], &c, 1);
+			_exit(0);
+		}
+		SETUP(waitpid(child, NULL, 0) == child);
+		outsider = 1;
+		/* Our fd 42 reads what the outsider echoes back. */
+		close(fds[0]);
+		fds[0] = peer[0];
+		close(peer[1]);
+	} else if (strcmp(argv[1], "socket") == 0)
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
 	else
 		SETUP(!"argv[1] is pipe or socket");
@@ -40,10 +67,24 @@ int main(int argc, char **argv)
 	long off = check_pattern(memory, sizeof(memory), 31);
 	if (off >= 0)
 		fail("memory byte %ld changed", off);
-	if (write(43, "ping", 4) != 4)
-		fail("write to the %s (fd 43) failed: %s", argv[1], strerror(errno));
-	char buf[8] = { 0 };
-	if (read(42, buf, 4) != 4 || memcmp(buf, "ping", 4) != 0)
-		fail("the %s (fd 42 -> 43) no longer carries data: read \"%s\"", argv[1], buf);
+	if (strcmp(argv[1], "eventfd") == 0) {
+		uint64_t v = 5;
+		if (write(43, &v, 8) != 8 || read(42, &v, 8) != 8 || v != 5)
+			fail("the eventfd (fd 42 = 43) no longer counts");
+	} else {
+		if (write(43, "ping", 4) != 4)
+			fail("write to the %s (fd 43) failed: %s", argv[1], strerror(errno));
+		char buf[8] = { 0 };
+		size_t got = 0;
+		while (got < 4) {
+			ssize_t r = read(42, buf + got, 4 - got);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got != 4 || memcmp(buf, "ping", 4) != 0)
+			fail("the %s (fd 43 -> 42) no longer carries data: read \"%s\"", argv[1], buf);
+	}
+	(void)outsider; /* the outsider exits when fd 43 closes with us */
 	return finish();
 }

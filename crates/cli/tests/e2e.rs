@@ -115,6 +115,14 @@ fn signals() {
 }
 
 #[test]
+fn pipes_with_buffered_data_and_a_blocked_reader() {
+    Scenario::c("pipes")
+        .go(Go::Signal(libc::SIGUSR1))
+        .blocked_in(libc::SYS_read)
+        .check();
+}
+
+#[test]
 fn interval_timers() {
     Scenario::c("itimer").check();
 }
@@ -335,8 +343,13 @@ fn refuses_unsupported_fd(kind: &str) {
 }
 
 #[test]
-fn refuses_a_pipe_and_leaves_the_process_running() {
+fn refuses_a_pipe_shared_with_an_outside_process_and_leaves_the_process_running() {
     refuses_unsupported_fd("pipe");
+}
+
+#[test]
+fn refuses_an_eventfd_and_leaves_the_process_running() {
+    refuses_unsupported_fd("eventfd");
 }
 
 #[test]

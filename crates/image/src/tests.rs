@@ -158,7 +158,21 @@ fn files() -> pb::FilesImage {
                     ..Default::default()
                 })),
             },
+            pb::OpenFile {
+                id: 3,
+                flags: 1,
+                position: 0,
+                kind: Some(pb::open_file::Kind::Pipe(pb::PipeEnd {
+                    pipe_id: 77,
+                    write_end: true,
+                })),
+            },
         ],
+        pipes: vec![pb::Pipe {
+            pipe_id: 77,
+            size: 4096,
+            data: b"buffered".to_vec(),
+        }],
     }
 }
 

@@ -61,6 +61,15 @@ pub enum Inconsistency {
     DuplicateFileId { id: u32 },
     #[error("file id {id} has no kind this stasis knows (written by a newer stasis?)")]
     FileWithoutKind { id: u32 },
+
+    #[error("file id {id} is an end of pipe {pipe_id}, which files.img does not describe")]
+    UnknownPipe { id: u32, pipe_id: u64 },
+
+    #[error("pipe {pipe_id} holds {len} bytes but its capacity is {size}")]
+    PipeOverfull { pipe_id: u64, len: u64, size: u32 },
+
+    #[error("pipe {pipe_id} is described twice")]
+    DuplicatePipe { pipe_id: u64 },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
     #[error("pid {pid} lists fd {fd} twice")]
@@ -182,6 +191,31 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
         }
         if file.kind.is_none() {
             return Err(Inconsistency::FileWithoutKind { id: file.id });
+        }
+    }
+    let mut pipes = HashSet::new();
+    for pipe in &files.pipes {
+        if !pipes.insert(pipe.pipe_id) {
+            return Err(Inconsistency::DuplicatePipe {
+                pipe_id: pipe.pipe_id,
+            });
+        }
+        if pipe.data.len() as u64 > pipe.size as u64 {
+            return Err(Inconsistency::PipeOverfull {
+                pipe_id: pipe.pipe_id,
+                len: pipe.data.len() as u64,
+                size: pipe.size,
+            });
+        }
+    }
+    for file in &files.files {
+        if let Some(pb::open_file::Kind::Pipe(end)) = &file.kind {
+            if !pipes.contains(&end.pipe_id) {
+                return Err(Inconsistency::UnknownPipe {
+                    id: file.id,
+                    pipe_id: end.pipe_id,
+                });
+            }
         }
     }
     Ok(ids)
@@ -402,6 +436,51 @@ fn covered_by_vmas(vmas: &[pb::Vma], start: u64, end: u64) -> bool {
         covered_to = vma.end;
     }
     covered_to >= end
+}
+
+#[cfg(test)]
+mod pipe_tests {
+    use super::*;
+
+    fn pipe_end(id: u32, pipe_id: u64) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            flags: 0,
+            position: 0,
+            kind: Some(pb::open_file::Kind::Pipe(pb::PipeEnd {
+                pipe_id,
+                write_end: false,
+            })),
+        }
+    }
+
+    #[test]
+    fn pipe_ends_need_their_pipe() {
+        let files = pb::FilesImage {
+            files: vec![pipe_end(1, 5)],
+            pipes: vec![],
+        };
+        assert!(matches!(
+            check_files(&files),
+            Err(Inconsistency::UnknownPipe { id: 1, pipe_id: 5 })
+        ));
+    }
+
+    #[test]
+    fn pipe_data_must_fit() {
+        let files = pb::FilesImage {
+            files: vec![pipe_end(1, 5)],
+            pipes: vec![pb::Pipe {
+                pipe_id: 5,
+                size: 4,
+                data: b"too long".to_vec(),
+            }],
+        };
+        assert!(matches!(
+            check_files(&files),
+            Err(Inconsistency::PipeOverfull { pipe_id: 5, .. })
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -172,6 +172,40 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             Support::Unsupported { what, why } => block(&format!("fd {}", probe.fd), &what, &why),
         }
     }
+    // A pipe end whose partner is held outside the dump would lose its peer.
+    let mut seen_pipes = Vec::new();
+    for (probe, _) in fds.iter().filter(|(_, k)| *k == files::FileKind::Pipe) {
+        let Some(id) = files::pipe::pipe_id(&probe.link) else {
+            continue;
+        };
+        if seen_pipes.contains(&id) {
+            continue;
+        }
+        seen_pipes.push(id);
+        let ends: Vec<bool> = fds
+            .iter()
+            .filter(|(p, _)| files::pipe::pipe_id(&p.link) == Some(id))
+            .map(|(p, _)| files::pipe::is_write_end(p))
+            .collect();
+        if ends.contains(&true) && ends.contains(&false) {
+            continue;
+        }
+        let me = crate::sys::syscalls::getpid();
+        let outside: Vec<String> = files::pipe::outside_holders(id, &[pid, me])
+            .into_iter()
+            .map(|(p, c, fd)| format!("pid {p} ({c}) fd {fd}"))
+            .collect();
+        if !outside.is_empty() {
+            block(
+                &format!("fd {}", probe.fd),
+                &format!("pipe ({})", probe.link),
+                &format!(
+                    "its other end is held outside the dumped processes, by {}; checkpoint them together or close the pipe",
+                    outside.join(", ")
+                ),
+            );
+        }
+    }
     let raw_vmas = mem::read_vmas(pid).map_err(|source| DumpError::Proc {
         pid,
         comm: comm.clone(),

@@ -193,5 +193,53 @@ fn collect_files(
             cloexec: probe.info.flags & libc::O_CLOEXEC as u32 != 0,
         });
     }
-    Ok((pb::FilesImage { files: records }, table))
+    let pipes = collect_pipes(pid, fds)?;
+    Ok((
+        pb::FilesImage {
+            files: records,
+            pipes,
+        },
+        table,
+    ))
+}
+
+/// Capacity and buffered bytes of every pipe the task holds an end of.
+fn collect_pipes(
+    pid: i32,
+    fds: &[(files::FdProbe, files::FileKind)],
+) -> std::io::Result<Vec<pb::Pipe>> {
+    use std::os::fd::AsFd;
+    let mut pipes: Vec<pb::Pipe> = Vec::new();
+    let mut pidfd = None;
+    for (probe, kind) in fds {
+        if *kind != files::FileKind::Pipe {
+            continue;
+        }
+        let Some(id) = files::pipe::pipe_id(&probe.link) else {
+            continue;
+        };
+        if pipes.iter().any(|p| p.pipe_id == id) {
+            continue;
+        }
+        let pidfd = match &pidfd {
+            Some(fd) => fd,
+            None => pidfd.insert(crate::sys::syscalls::pidfd_open(pid)?),
+        };
+        let any_end = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd)?;
+        let read_probe = fds.iter().find(|(p, k)| {
+            *k == files::FileKind::Pipe
+                && files::pipe::pipe_id(&p.link) == Some(id)
+                && !files::pipe::is_write_end(p)
+        });
+        let read_end = match read_probe {
+            Some((p, _)) => Some(crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), p.fd)?),
+            None => None,
+        };
+        pipes.push(files::pipe::dump_pipe(
+            id,
+            any_end.as_fd(),
+            read_end.as_ref().map(|fd| fd.as_fd()),
+        )?);
+    }
+    Ok(pipes)
 }

@@ -4,6 +4,7 @@
 
 pub mod chardev;
 pub mod directory;
+pub mod pipe;
 pub mod regular;
 
 use std::path::Path;
@@ -39,6 +40,7 @@ pub enum FileKind {
     Regular,
     Directory,
     CharDevice,
+    Pipe,
 }
 
 /// Verdict on one fd.
@@ -61,7 +63,7 @@ pub fn classify(probe: &FdProbe) -> Support {
     };
     let link = probe.link.as_str();
     if link.starts_with("pipe:") {
-        return unsupported(&format!("pipe ({link})"), "pipes are not supported yet");
+        return pipe::classify(probe);
     }
     if link.starts_with("socket:") {
         return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
@@ -142,6 +144,7 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::Regular => regular::dump(probe, &stat),
         FileKind::Directory => directory::dump(probe),
         FileKind::CharDevice => chardev::dump(probe, &stat),
+        FileKind::Pipe => pipe::dump_end(probe),
     };
     pb::OpenFile {
         id,
@@ -200,10 +203,10 @@ mod tests {
             )),
             Support::Unsupported { .. }
         ));
-        assert!(matches!(
+        assert_eq!(
             classify(&probe("pipe:[42]", libc::S_IFIFO | 0o600, 0)),
-            Support::Unsupported { .. }
-        ));
+            Support::Supported(FileKind::Pipe)
+        );
         assert!(matches!(
             classify(&probe("/tmp/gone (deleted)", libc::S_IFREG | 0o600, 0)),
             Support::Unsupported { .. }

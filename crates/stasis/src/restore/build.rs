@@ -88,9 +88,11 @@ pub fn build(
     memory::fill_pages(&mut inj, task, page_size).step("reading pages from the image")?;
     memory::fix_protections(&mut inj, &fixes).step("setting memory protections")?;
 
-    // Limits before files: a high fd number needs RLIMIT_NOFILE.
+    // Files need room for their fd numbers and the temporaries above them: use
+    // the whole hard limit while opening, then apply the saved limits.
+    raise_nofile(&mut inj).step("raising the open-file limit")?;
+    restore_files(&mut inj, pid, dump, task).step("opening files")?;
     restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
-    restore_files(&mut inj, dump, task).step("opening files")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
     inj.syscall(inject::SYS_chdir, &[cwd])
@@ -189,6 +191,23 @@ fn restore_session(inj: &mut Injector, pid: i32, task: &LoadedTask) -> io::Resul
     Ok(())
 }
 
+fn raise_nofile(inj: &mut Injector) -> io::Result<()> {
+    inj.reset();
+    let old = inj.reserve(16)?;
+    inj.syscall(
+        inject::SYS_prlimit64,
+        &[0, libc::RLIMIT_NOFILE as u64, 0, old],
+    )?;
+    let raw = inj.read(old, 16)?;
+    let hard = u64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
+    let new = inj.put(&u64s(&[hard, hard]))?;
+    inj.syscall(
+        inject::SYS_prlimit64,
+        &[0, libc::RLIMIT_NOFILE as u64, new, 0],
+    )?;
+    Ok(())
+}
+
 fn restore_rlimits(inj: &mut Injector, limits: &[pb::Rlimit]) -> io::Result<()> {
     for limit in limits {
         inj.reset();
@@ -225,25 +244,43 @@ fn file_path(file: &pb::OpenFile) -> io::Result<&str> {
         Some(pb::open_file::Kind::Regular(r)) => Ok(&r.path),
         Some(pb::open_file::Kind::Directory(d)) => Ok(&d.path),
         Some(pb::open_file::Kind::CharDevice(c)) => Ok(&c.path),
-        None => Err(io::Error::other(format!("file {} has no kind", file.id))),
+        Some(pb::open_file::Kind::Pipe(_)) | None => {
+            Err(io::Error::other(format!("file {} has no path", file.id)))
+        }
     }
 }
 
-fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io::Result<()> {
+const F_DUPFD_CLOEXEC: u64 = 1030;
+
+/// Moves `fd` to the lowest free number >= `base` (close-on-exec), so that it
+/// cannot collide with an fd number still to be installed.
+fn move_above(inj: &mut Injector, fd: i32, base: i32) -> io::Result<i32> {
+    let moved = inj.syscall(
+        inject::SYS_fcntl,
+        &[fd as u64, F_DUPFD_CLOEXEC, base as u64],
+    )? as i32;
+    inj.close(fd)?;
+    Ok(moved)
+}
+
+/// Recreates every open file description the task uses at a temporary fd above
+/// all its fd numbers, then installs them with dup3 and closes the temporaries.
+/// Sharing falls out of the model: fds naming the same description get dups of it.
+fn restore_files(
+    inj: &mut Injector,
+    pid: i32,
+    dump: &LoadedDump,
+    task: &LoadedTask,
+) -> io::Result<()> {
     let mut entries = task.fds.fds.clone();
     entries.sort_by_key(|e| e.fd);
-    // file id → an fd that already holds that description.
-    let mut opened: Vec<(u32, i32)> = Vec::new();
+    let base = entries.last().map(|e| e.fd + 1).unwrap_or(0);
+    let stub_pidfd = crate::sys::syscalls::pidfd_open(pid)?;
+    let mut temp_of_file: Vec<(u32, i32)> = Vec::new();
+    let mut pipe_ends: Vec<(u64, i32, i32)> = Vec::new();
+    let mut temporaries: Vec<i32> = Vec::new();
     for entry in &entries {
-        let cloexec = if entry.cloexec {
-            libc::O_CLOEXEC as u64
-        } else {
-            0
-        };
-        if let Some(&(_, holder)) = opened.iter().find(|(id, _)| *id == entry.file_id) {
-            // Same open file description: share it, as dup() did.
-            inj.syscall(inject::SYS_dup3, &[holder as u64, entry.fd as u64, cloexec])
-                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup: {e}", entry.fd)))?;
+        if temp_of_file.iter().any(|(id, _)| *id == entry.file_id) {
             continue;
         }
         let file = dump
@@ -254,32 +291,102 @@ fn restore_files(inj: &mut Injector, dump: &LoadedDump, task: &LoadedTask) -> io
             .ok_or_else(|| {
                 io::Error::other(format!("fd {}: no file {}", entry.fd, entry.file_id))
             })?;
-        let path = file_path(file)?;
-        let flags = reopen_flags(file.flags) | libc::O_CLOEXEC;
-        let fd = inj
-            .open(path, flags, 0)
-            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: open {path}: {e}", entry.fd)))?;
-        if fd != entry.fd {
-            inj.syscall(inject::SYS_dup3, &[fd as u64, entry.fd as u64, cloexec])
-                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup: {e}", entry.fd)))?;
-            inj.close(fd)?;
-        } else if cloexec == 0 {
-            inj.syscall(inject::SYS_fcntl, &[fd as u64, libc::F_SETFD as u64, 0])?;
-        }
-        let seekable = matches!(
-            file.kind,
-            Some(pb::open_file::Kind::Regular(_)) | Some(pb::open_file::Kind::Directory(_))
-        );
-        if seekable && file.flags & libc::O_PATH as u32 == 0 && file.position != 0 {
-            inj.syscall(
-                inject::SYS_lseek,
-                &[entry.fd as u64, file.position, libc::SEEK_SET as u64],
-            )
-            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: seek {path}: {e}", entry.fd)))?;
-        }
-        opened.push((entry.file_id, entry.fd));
+        let temp = match &file.kind {
+            Some(pb::open_file::Kind::Pipe(end)) => {
+                let (read, write) = match pipe_ends.iter().find(|p| p.0 == end.pipe_id) {
+                    Some(&(_, r, w)) => (r, w),
+                    None => {
+                        let (r, w) = create_pipe(inj, &stub_pidfd, dump, end.pipe_id, base)
+                            .map_err(|e| {
+                                io::Error::new(e.kind(), format!("fd {}: pipe: {e}", entry.fd))
+                            })?;
+                        pipe_ends.push((end.pipe_id, r, w));
+                        temporaries.extend([r, w]);
+                        (r, w)
+                    }
+                };
+                let temp = if end.write_end { write } else { read };
+                let status = file.flags & libc::O_NONBLOCK as u32;
+                inj.syscall(
+                    inject::SYS_fcntl,
+                    &[temp as u64, libc::F_SETFL as u64, status as u64],
+                )?;
+                temp
+            }
+            _ => {
+                let path = file_path(file)?;
+                let flags = reopen_flags(file.flags) | libc::O_CLOEXEC;
+                let fd = inj.open(path, flags, 0).map_err(|e| {
+                    io::Error::new(e.kind(), format!("fd {}: open {path}: {e}", entry.fd))
+                })?;
+                let temp = move_above(inj, fd, base)?;
+                temporaries.push(temp);
+                let seekable = matches!(
+                    file.kind,
+                    Some(pb::open_file::Kind::Regular(_)) | Some(pb::open_file::Kind::Directory(_))
+                );
+                if seekable && file.flags & libc::O_PATH as u32 == 0 && file.position != 0 {
+                    inj.syscall(
+                        inject::SYS_lseek,
+                        &[temp as u64, file.position, libc::SEEK_SET as u64],
+                    )
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("fd {}: seek {path}: {e}", entry.fd))
+                    })?;
+                }
+                temp
+            }
+        };
+        temp_of_file.push((entry.file_id, temp));
+    }
+    for entry in &entries {
+        let Some(&(_, temp)) = temp_of_file.iter().find(|(id, _)| *id == entry.file_id) else {
+            continue;
+        };
+        let cloexec = if entry.cloexec {
+            libc::O_CLOEXEC as u64
+        } else {
+            0
+        };
+        inj.syscall(inject::SYS_dup3, &[temp as u64, entry.fd as u64, cloexec])
+            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup3: {e}", entry.fd)))?;
+    }
+    for temp in temporaries {
+        inj.close(temp)?;
     }
     Ok(())
+}
+
+/// Creates a pipe inside the task (both ends above `base`), with the saved
+/// capacity and buffered bytes, which stasis writes through its own copy of
+/// the write end.
+fn create_pipe(
+    inj: &mut Injector,
+    stub_pidfd: &std::os::fd::OwnedFd,
+    dump: &LoadedDump,
+    pipe_id: u64,
+    base: i32,
+) -> io::Result<(i32, i32)> {
+    use std::io::Write;
+    use std::os::fd::AsFd;
+    let pipe = dump
+        .files
+        .pipes
+        .iter()
+        .find(|p| p.pipe_id == pipe_id)
+        .ok_or_else(|| io::Error::other(format!("pipe {pipe_id} is not in files.img")))?;
+    inj.reset();
+    let ends = inj.reserve(8)?;
+    inj.syscall(libc::SYS_pipe2, &[ends, libc::O_CLOEXEC as u64])?;
+    let raw = inj.read(ends, 8)?;
+    let read = i32::from_le_bytes(raw[0..4].try_into().unwrap_or([0; 4]));
+    let write = i32::from_le_bytes(raw[4..8].try_into().unwrap_or([0; 4]));
+    let read = move_above(inj, read, base)?;
+    let write = move_above(inj, write, base)?;
+    let ours = crate::sys::syscalls::pidfd_getfd(stub_pidfd.as_fd(), write)?;
+    crate::sys::syscalls::set_pipe_capacity(ours.as_fd(), pipe.size)?;
+    std::fs::File::from(ours).write_all(&pipe.data)?;
+    Ok((read, write))
 }
 
 fn restore_mm_fields(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {

@@ -78,7 +78,7 @@ pub fn check_files(dump: &LoadedDump, task: &LoadedTask) -> Result<(), RestoreEr
             Some(pb::open_file::Kind::Regular(r)) => &r.path,
             Some(pb::open_file::Kind::Directory(d)) => &d.path,
             Some(pb::open_file::Kind::CharDevice(c)) => &c.path,
-            None => continue,
+            Some(pb::open_file::Kind::Pipe(_)) | None => continue,
         };
         check(&format!("fd {}:", entry.fd), path)?;
     }

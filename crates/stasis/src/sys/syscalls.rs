@@ -166,3 +166,71 @@ pub fn stat_path(path: &std::path::Path) -> io::Result<libc::stat> {
 pub fn getpid() -> i32 {
     std::process::id() as i32
 }
+
+/// Capacity of a pipe (F_GETPIPE_SZ).
+pub fn pipe_capacity(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: F_GETPIPE_SZ takes no pointer argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETPIPE_SZ) } as libc::c_long)
+        .map(|n| n as u32)
+}
+
+/// Sets the capacity of a pipe (F_SETPIPE_SZ); root may exceed pipe-max-size.
+pub fn set_pipe_capacity(fd: BorrowedFd<'_>, size: u32) -> io::Result<()> {
+    // SAFETY: F_SETPIPE_SZ takes an integer argument.
+    check(
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, size as libc::c_int) }
+            as libc::c_long,
+    )
+    .map(|_| ())
+}
+
+/// Copies the bytes buffered in a pipe without consuming them: tee(2) them into a
+/// pipe of our own and read that. `read_end` must be the pipe's read end.
+pub fn pipe_peek(read_end: BorrowedFd<'_>) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let capacity = pipe_capacity(read_end)?;
+    let mut available: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the valid pointer we pass.
+    let ret = unsafe { libc::ioctl(read_end.as_raw_fd(), libc::FIONREAD, &mut available) };
+    check(ret as libc::c_long)?;
+    if available <= 0 {
+        return Ok(Vec::new());
+    }
+    let mut ends = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the array we pass.
+    let ret = unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    check(ret as libc::c_long)?;
+    // SAFETY: the kernel just created these two fds for us; nobody else owns them.
+    let (ours_r, ours_w) =
+        unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+    set_pipe_capacity(ours_w.as_fd_borrowed(), capacity)?;
+    // SAFETY: tee takes two fds and integers; both fds are open for the whole call.
+    let copied = check(unsafe {
+        libc::tee(
+            read_end.as_raw_fd(),
+            ours_w.as_raw_fd(),
+            available as usize,
+            libc::SPLICE_F_NONBLOCK,
+        )
+    } as libc::c_long)? as usize;
+    if copied != available as usize {
+        return Err(io::Error::other(format!(
+            "pipe holds {available} bytes but only {copied} could be copied"
+        )));
+    }
+    drop(ours_w);
+    let mut data = Vec::with_capacity(copied);
+    std::fs::File::from(ours_r).read_to_end(&mut data)?;
+    Ok(data)
+}
+
+trait AsFdBorrowed {
+    fn as_fd_borrowed(&self) -> BorrowedFd<'_>;
+}
+
+impl AsFdBorrowed for OwnedFd {
+    fn as_fd_borrowed(&self) -> BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.as_fd()
+    }
+}
