@@ -40,6 +40,17 @@ impl Injector {
         self.used = 0;
     }
 
+    /// An injector for another (stopped, traced) thread of the same process,
+    /// sharing this one's syscall site and scratch area. Use one at a time.
+    pub fn for_thread(&self, tid: i32) -> io::Result<Injector> {
+        let regs = crate::sys::ptrace::get_regs(tid)?;
+        Ok(Injector::new(
+            self.remote.for_thread(tid, regs)?,
+            self.scratch,
+            self.scratch_len,
+        ))
+    }
+
     pub fn scratch(&self) -> (u64, u64) {
         (self.scratch, self.scratch_len)
     }

@@ -106,13 +106,6 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             why: why.to_string(),
         })
     };
-    if status.threads > 1 {
-        block(
-            "task",
-            &format!("{} threads", status.threads),
-            "multi-threaded processes are not supported yet",
-        );
-    }
     let children = read_proc(pid, &comm, &format!("task/{pid}/children")).unwrap_or_default();
     if !children.trim().is_empty() {
         block(

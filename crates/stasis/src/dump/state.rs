@@ -10,13 +10,12 @@ use crate::inject::{self, Injector};
 use crate::proc::limits::parse_limits;
 use crate::sys::ptrace;
 use crate::sys::remote::Remote;
-use crate::tree::FrozenTask;
+use crate::tree::{FrozenTask, FrozenThread};
 
 /// What we learn by running syscalls inside the task.
 struct Injected {
     brk: u64,
     sigactions: Vec<pb::SignalAction>,
-    altstack: pb::SignalStack,
     pdeathsig: i32,
     dumpable: i32,
     securebits: u32,
@@ -43,44 +42,12 @@ pub fn collect_task(
     let pid = frozen.pid;
     let comm = insp.stat.comm.as_str();
     let injected = query_by_injection(frozen, comm)?;
-    let xsave = ptrace::get_xstate(pid).map_err(io_err(frozen, comm, "reading the XSAVE area"))?;
-    let pending = ptrace::peek_siginfo(pid, false).map_err(io_err(
-        frozen,
-        comm,
-        "reading pending signals",
-    ))?;
     let shared =
         ptrace::peek_siginfo(pid, true).map_err(io_err(frozen, comm, "reading pending signals"))?;
-    let rseq =
-        ptrace::get_rseq(pid).map_err(io_err(frozen, comm, "reading the rseq registration"))?;
-    let regs = &frozen.regs;
-    let interrupted = {
-        let code = regs.rax as i64;
-        if (regs.orig_rax as i64) >= 0 && (-516..=-512).contains(&code) {
-            Some(pb::InterruptedSyscall {
-                nr: regs.orig_rax as i64,
-                restart_code: code,
-            })
-        } else {
-            None
-        }
-    };
-    let thread = pb::ThreadState {
-        tid: pid,
-        regs: Some(regs_to_pb(regs)),
-        xsave,
-        sigmask: frozen.sigmask,
-        pending: pending.iter().map(siginfo_to_pb).collect(),
-        altstack: Some(injected.altstack),
-        rseq: (rseq.rseq_abi_pointer != 0).then_some(pb::Rseq {
-            address: rseq.rseq_abi_pointer,
-            length: rseq.rseq_abi_size,
-            flags: rseq.flags,
-            signature: rseq.signature,
-        }),
-        name: comm.to_string(),
-        interrupted,
-    };
+    let mut threads = Vec::with_capacity(frozen.threads.len());
+    for thread in &frozen.threads {
+        threads.push(collect_thread(frozen, thread, comm)?);
+    }
     let status = &insp.status;
     let limits_text = read_proc(pid, comm, "limits")?;
     let rlimits = parse_limits(&limits_text)
@@ -100,7 +67,7 @@ pub fn collect_task(
         pgid: insp.stat.pgid,
         sid: insp.stat.sid,
         comm: comm.to_string(),
-        threads: vec![thread],
+        threads,
         sigactions: injected.sigactions,
         shared_pending: shared.iter().map(siginfo_to_pb).collect(),
         creds: Some(pb::Credentials {
@@ -164,7 +131,7 @@ pub fn collect_mm(
 }
 
 fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpError> {
-    with_injector(frozen, comm, |inj| {
+    with_injector(frozen, frozen.leader(), comm, |inj| {
         let brk = inj.syscall(inject::SYS_brk, &[0])?;
         let mut sigactions = Vec::with_capacity(64);
         for signo in 1..=64u64 {
@@ -182,15 +149,6 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
                 mask: word(3),
             });
         }
-        inj.reset();
-        let out = inj.reserve(24)?;
-        inj.syscall(inject::SYS_sigaltstack, &[0, out])?;
-        let raw = inj.read(out, 24)?;
-        let altstack = pb::SignalStack {
-            sp: u64::from_le_bytes(raw[0..8].try_into().unwrap_or([0; 8])),
-            flags: i32::from_le_bytes(raw[8..12].try_into().unwrap_or([0; 4])),
-            size: u64::from_le_bytes(raw[16..24].try_into().unwrap_or([0; 8])),
-        };
         inj.reset();
         let out = inj.reserve(4)?;
         inj.syscall(inject::SYS_prctl, &[libc::PR_GET_PDEATHSIG as u64, out])?;
@@ -219,7 +177,6 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
         Ok(Injected {
             brk,
             sigactions,
-            altstack,
             pdeathsig,
             dumpable,
             securebits,
@@ -233,14 +190,15 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
 /// The task's registers and mask are put back whatever `f` returns.
 fn with_injector<T>(
     frozen: &FrozenTask,
+    thread: &FrozenThread,
     comm: &str,
     f: impl FnOnce(&mut Injector) -> std::io::Result<T>,
 ) -> Result<T, DumpError> {
-    let pid = frozen.pid;
+    let tid = thread.tid;
     let run = || -> std::io::Result<T> {
-        let site = inject::vdso_syscall_site(pid)?;
-        ptrace::set_sigmask(pid, u64::MAX)?;
-        let remote = Remote::new(pid, site, frozen.regs)?;
+        let site = inject::vdso_syscall_site(frozen.pid)?;
+        ptrace::set_sigmask(tid, u64::MAX)?;
+        let remote = Remote::new(tid, site, thread.regs)?;
         let mut inj = Injector::new(remote, 0, 0);
         const SCRATCH: u64 = 64 * 1024;
         let scratch = inj.syscall(
@@ -263,7 +221,7 @@ fn with_injector<T>(
     };
     let result = run();
     let put_back =
-        ptrace::set_regs(pid, &frozen.regs).and_then(|_| ptrace::set_sigmask(pid, frozen.sigmask));
+        ptrace::set_regs(tid, &thread.regs).and_then(|_| ptrace::set_sigmask(tid, thread.sigmask));
     let value = result.map_err(io_err(frozen, comm, "querying state inside the process"))?;
     put_back.map_err(io_err(
         frozen,
@@ -271,6 +229,82 @@ fn with_injector<T>(
         "restoring registers after querying state",
     ))?;
     Ok(value)
+}
+
+/// Everything that belongs to one thread.
+fn collect_thread(
+    frozen: &FrozenTask,
+    thread: &FrozenThread,
+    comm: &str,
+) -> Result<pb::ThreadState, DumpError> {
+    let tid = thread.tid;
+    let what = |w: &str| format!("thread {tid}: {w}");
+    let xsave =
+        ptrace::get_xstate(tid).map_err(io_err(frozen, comm, &what("reading the XSAVE area")))?;
+    let pending = ptrace::peek_siginfo(tid, false).map_err(io_err(
+        frozen,
+        comm,
+        &what("reading pending signals"),
+    ))?;
+    let rseq = ptrace::get_rseq(tid).map_err(io_err(
+        frozen,
+        comm,
+        &what("reading the rseq registration"),
+    ))?;
+    let (robust_list, robust_list_len) = crate::sys::syscalls::robust_list(tid).map_err(io_err(
+        frozen,
+        comm,
+        &what("reading the robust futex list"),
+    ))?;
+    let (altstack, clear_child_tid) = with_injector(frozen, thread, comm, |inj| {
+        let out = inj.reserve(24)?;
+        inj.syscall(inject::SYS_sigaltstack, &[0, out])?;
+        let raw = inj.read(out, 24)?;
+        let altstack = pb::SignalStack {
+            sp: u64::from_le_bytes(raw[0..8].try_into().unwrap_or([0; 8])),
+            flags: i32::from_le_bytes(raw[8..12].try_into().unwrap_or([0; 4])),
+            size: u64::from_le_bytes(raw[16..24].try_into().unwrap_or([0; 8])),
+        };
+        inj.reset();
+        let out = inj.reserve(8)?;
+        const PR_GET_TID_ADDRESS: u64 = 40;
+        inj.syscall(inject::SYS_prctl, &[PR_GET_TID_ADDRESS, out])?;
+        let raw = inj.read(out, 8)?;
+        Ok((
+            altstack,
+            u64::from_le_bytes(raw[0..8].try_into().unwrap_or([0; 8])),
+        ))
+    })?;
+    let name = std::fs::read_to_string(format!("/proc/{}/task/{tid}/comm", frozen.pid))
+        .map(|n| n.trim_end_matches('\n').to_string())
+        .unwrap_or_else(|_| comm.to_string());
+    let regs = &thread.regs;
+    let code = regs.rax as i64;
+    let interrupted = ((regs.orig_rax as i64) >= 0 && (-516..=-512).contains(&code)).then_some(
+        pb::InterruptedSyscall {
+            nr: regs.orig_rax as i64,
+            restart_code: code,
+        },
+    );
+    Ok(pb::ThreadState {
+        tid,
+        regs: Some(regs_to_pb(regs)),
+        xsave,
+        sigmask: thread.sigmask,
+        pending: pending.iter().map(siginfo_to_pb).collect(),
+        altstack: Some(altstack),
+        rseq: (rseq.rseq_abi_pointer != 0).then_some(pb::Rseq {
+            address: rseq.rseq_abi_pointer,
+            length: rseq.rseq_abi_size,
+            flags: rseq.flags,
+            signature: rseq.signature,
+        }),
+        name,
+        interrupted,
+        clear_child_tid,
+        robust_list,
+        robust_list_len,
+    })
 }
 
 pub fn regs_to_pb(r: &libc::user_regs_struct) -> pb::GeneralRegisters {

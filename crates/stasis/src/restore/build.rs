@@ -106,20 +106,28 @@ pub fn build(
     inj.syscall(inject::SYS_umask, &[task.task.umask as u64])
         .step("setting umask")?;
     restore_mm_fields(&mut inj, task).step("setting mm fields (PR_SET_MM_MAP)")?;
-    restore_signals(&mut inj, task, thread).step("installing signal handlers")?;
+    restore_signal_actions(&mut inj, task).step("installing signal handlers")?;
     inj.syscall(inject::SYS_personality, &[task.task.personality as u64])
         .step("setting personality")?;
-    inj.reset();
-    let mut comm = task.task.comm.as_bytes().to_vec();
-    comm.truncate(15);
-    comm.push(0);
-    let comm_addr = inj.put(&comm).step("setting the command name")?;
-    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_NAME as u64, comm_addr])
-        .step("setting the command name")?;
 
-    if let Some(creds) = &task.task.creds {
-        restore_creds(&mut inj, creds).step("setting credentials")?;
+    // Threads are created while we are still privileged (clone3 with set_tid
+    // needs CAP_CHECKPOINT_RESTORE); each then gets its own state, and its own
+    // credentials, which Linux keeps per thread.
+    let mut extra: Vec<(&pb::ThreadState, Injector)> = Vec::new();
+    if task.task.threads.len() > 1 {
+        ptrace::set_options(pid, ptrace::PTRACE_O_EXITKILL | ptrace::PTRACE_O_TRACECLONE)
+            .step("tracing thread creation")?;
+        for saved in &task.task.threads[1..] {
+            let created = create_thread(&mut inj, saved.tid)
+                .step(&format!("creating thread {}", saved.tid))?;
+            extra.push((saved, created));
+        }
     }
+    setup_thread(&mut inj, task, thread)?;
+    for (saved, own) in extra.iter_mut() {
+        setup_thread(own, task, saved)?;
+    }
+
     // After credentials: changing ids resets both of these.
     if matches!(task.task.dumpable, 0 | 1) {
         inj.syscall(
@@ -133,21 +141,7 @@ pub fn build(
         &[libc::PR_SET_PDEATHSIG as u64, task.task.pdeathsig as u64],
     )
     .step("setting the parent-death signal")?;
-    if task.task.no_new_privs {
-        inj.syscall(
-            inject::SYS_prctl,
-            &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0],
-        )
-        .step("setting no_new_privs")?;
-    }
-    if let Some(rseq) = &thread.rseq {
-        inj.syscall(
-            inject::SYS_rseq,
-            &[rseq.address, rseq.length as u64, 0, rseq.signature as u64],
-        )
-        .step("registering rseq")?;
-    }
-    queue_pending_signals(&mut inj, pid, task, thread).step("queueing pending signals")?;
+    queue_pending_signals(&mut inj, pid, task).step("queueing pending signals")?;
     // Timers last, so that they lose as little time as possible to the restore.
     for timer in &task.task.itimers {
         let tv = |us: u64| [us / 1_000_000, us % 1_000_000];
@@ -165,11 +159,115 @@ pub fn build(
         .step("removing the scratch area")?;
 
     before_resume().step("verifying the page images")?;
-    ptrace::set_xstate(pid, &thread.xsave).step("setting FPU/SSE/AVX state")?;
-    let regs = final_registers(thread).step("preparing registers")?;
-    ptrace::set_regs(pid, &regs).step("setting registers")?;
-    ptrace::set_sigmask(pid, thread.sigmask).step("setting the signal mask")?;
-    ptrace::detach(pid, 0).step("resuming the process")?;
+    let all: Vec<&pb::ThreadState> = std::iter::once(thread)
+        .chain(extra.iter().map(|(saved, _)| *saved))
+        .collect();
+    for saved in &all {
+        let tid = saved.tid;
+        let step = |w: &str| format!("thread {tid}: {w}");
+        ptrace::set_xstate(tid, &saved.xsave).step(&step("setting FPU/SSE/AVX state"))?;
+        let regs = final_registers(saved).step(&step("preparing registers"))?;
+        ptrace::set_regs(tid, &regs).step(&step("setting registers"))?;
+        ptrace::set_sigmask(tid, saved.sigmask).step(&step("setting the signal mask"))?;
+    }
+    for saved in all.iter().rev() {
+        ptrace::detach(saved.tid, 0).step("resuming the process")?;
+    }
+    Ok(())
+}
+
+/// Per-thread state, then the thread's credentials (Linux keeps them per thread).
+fn setup_thread(
+    inj: &mut Injector,
+    task: &LoadedTask,
+    saved: &pb::ThreadState,
+) -> Result<(), StepError> {
+    let step = format!("setting up thread {}", saved.tid);
+    restore_thread(inj, saved).step(&step)?;
+    if let Some(creds) = &task.task.creds {
+        restore_creds(inj, creds).step(&format!("{step}: credentials"))?;
+    }
+    if task.task.no_new_privs {
+        inj.syscall(
+            inject::SYS_prctl,
+            &[libc::PR_SET_NO_NEW_PRIVS as u64, 1, 0, 0, 0],
+        )
+        .step(&format!("{step}: no_new_privs"))?;
+    }
+    Ok(())
+}
+
+/// Creates thread `tid` with an injected clone3 in the leader. The new thread
+/// stops before it runs a single instruction (PTRACE_O_TRACECLONE), and gets an
+/// injector of its own.
+fn create_thread(inj: &mut Injector, tid: i32) -> io::Result<Injector> {
+    let flags = (libc::CLONE_VM
+        | libc::CLONE_FS
+        | libc::CLONE_FILES
+        | libc::CLONE_SIGHAND
+        | libc::CLONE_THREAD
+        | libc::CLONE_SYSVSEM) as u64;
+    inj.reset();
+    let set_tid = inj.put(&(tid as u64).to_le_bytes())?;
+    // struct clone_args: flags, pidfd, child_tid, parent_tid, exit_signal, stack,
+    // stack_size, tls, set_tid, set_tid_size, cgroup.
+    let args = u64s(&[flags, 0, 0, 0, 0, 0, 0, 0, set_tid, 1, 0]);
+    let args_addr = inj.put(&args)?;
+    let got = inj.syscall(libc::SYS_clone3, &[args_addr, args.len() as u64])? as i32;
+    if got != tid {
+        return Err(io::Error::other(format!(
+            "clone3 made thread {got}, wanted {tid}"
+        )));
+    }
+    loop {
+        match crate::sys::syscalls::waitpid(tid, 0)? {
+            crate::sys::syscalls::WaitStatus::Stopped { .. } => break,
+            crate::sys::syscalls::WaitStatus::StillAlive => continue,
+            other => return Err(io::Error::other(format!("new thread: {other:?}"))),
+        }
+    }
+    inj.for_thread(tid)
+}
+
+/// What every thread has of its own: signal stack, robust futex list, the
+/// futex cleared at exit, its name, its rseq area.
+fn restore_thread(inj: &mut Injector, saved: &pb::ThreadState) -> io::Result<()> {
+    if let Some(stack) = &saved.altstack {
+        inj.reset();
+        let ss = if stack.flags & SS_DISABLE != 0 {
+            let mut raw = u64s(&[0, 0, 0]);
+            raw[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
+            raw
+        } else {
+            let mut raw = u64s(&[stack.sp, 0, stack.size]);
+            raw[8..12].copy_from_slice(&(stack.flags & !SS_ONSTACK).to_le_bytes());
+            raw
+        };
+        let addr = inj.put(&ss)?;
+        inj.syscall(inject::SYS_sigaltstack, &[addr, 0])
+            .map_err(|e| io::Error::new(e.kind(), format!("sigaltstack: {e}")))?;
+    }
+    if saved.robust_list != 0 {
+        inj.syscall(
+            libc::SYS_set_robust_list,
+            &[saved.robust_list, saved.robust_list_len],
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("set_robust_list: {e}")))?;
+    }
+    inj.syscall(libc::SYS_set_tid_address, &[saved.clear_child_tid])?;
+    inj.reset();
+    let mut name = saved.name.as_bytes().to_vec();
+    name.truncate(15);
+    name.push(0);
+    let name_addr = inj.put(&name)?;
+    inj.syscall(inject::SYS_prctl, &[libc::PR_SET_NAME as u64, name_addr])?;
+    if let Some(rseq) = &saved.rseq {
+        inj.syscall(
+            inject::SYS_rseq,
+            &[rseq.address, rseq.length as u64, 0, rseq.signature as u64],
+        )
+        .map_err(|e| io::Error::new(e.kind(), format!("rseq: {e}")))?;
+    }
     Ok(())
 }
 
@@ -421,11 +519,7 @@ fn restore_mm_fields(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {
     result.map(|_| ())
 }
 
-fn restore_signals(
-    inj: &mut Injector,
-    task: &LoadedTask,
-    thread: &pb::ThreadState,
-) -> io::Result<()> {
+fn restore_signal_actions(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {
     for action in &task.task.sigactions {
         if action.signo == libc::SIGKILL || action.signo == libc::SIGSTOP {
             continue;
@@ -439,21 +533,6 @@ fn restore_signals(
         ]))?;
         inj.syscall(inject::SYS_rt_sigaction, &[action.signo as u64, act, 0, 8])
             .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", action.signo)))?;
-    }
-    if let Some(stack) = &thread.altstack {
-        inj.reset();
-        let ss = if stack.flags & SS_DISABLE != 0 {
-            let mut raw = u64s(&[0, 0, 0]);
-            raw[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
-            raw
-        } else {
-            let mut raw = u64s(&[stack.sp, 0, stack.size]);
-            raw[8..12].copy_from_slice(&(stack.flags & !SS_ONSTACK).to_le_bytes());
-            raw
-        };
-        let addr = inj.put(&ss)?;
-        inj.syscall(inject::SYS_sigaltstack, &[addr, 0])
-            .map_err(|e| io::Error::new(e.kind(), format!("sigaltstack: {e}")))?;
     }
     Ok(())
 }
@@ -527,12 +606,7 @@ fn restore_creds(inj: &mut Injector, c: &pb::Credentials) -> io::Result<()> {
     Ok(())
 }
 
-fn queue_pending_signals(
-    inj: &mut Injector,
-    pid: i32,
-    task: &LoadedTask,
-    thread: &pb::ThreadState,
-) -> io::Result<()> {
+fn queue_pending_signals(inj: &mut Injector, pid: i32, task: &LoadedTask) -> io::Result<()> {
     // Signals stay blocked (set at the start) until the final mask is set.
     for info in &task.task.shared_pending {
         inj.reset();
@@ -543,14 +617,21 @@ fn queue_pending_signals(
         )
         .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
     }
-    for info in &thread.pending {
-        inj.reset();
-        let addr = inj.put(&info.raw)?;
-        inj.syscall(
-            inject::SYS_rt_tgsigqueueinfo,
-            &[pid as u64, thread.tid as u64, info.signo as u64, addr],
-        )
-        .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
+    for thread in &task.task.threads {
+        for info in &thread.pending {
+            inj.reset();
+            let addr = inj.put(&info.raw)?;
+            inj.syscall(
+                inject::SYS_rt_tgsigqueueinfo,
+                &[pid as u64, thread.tid as u64, info.signo as u64, addr],
+            )
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("thread {} signal {}: {e}", thread.tid, info.signo),
+                )
+            })?;
+        }
     }
     Ok(())
 }

@@ -51,6 +51,14 @@ impl Remote {
         self.tid
     }
 
+    /// A remote for another thread of the same process, running syscalls from the
+    /// same instruction with the same stack pointer; `template` is that thread's registers.
+    pub fn for_thread(&self, tid: i32, template: libc::user_regs_struct) -> io::Result<Remote> {
+        let mut remote = Remote::new(tid, self.syscall_addr, template)?;
+        remote.template.rsp = self.template.rsp;
+        Ok(remote)
+    }
+
     /// Moves syscall execution to another `syscall` instruction (e.g. our own
     /// trampoline page) and sets the stack pointer used while executing.
     pub fn set_syscall_site(&mut self, addr: u64, stack_pointer: u64) {
@@ -81,6 +89,15 @@ impl Remote {
         ptrace::single_step(self.tid)?;
         loop {
             match waitpid(self.tid, 0)? {
+                // A ptrace event (e.g. PTRACE_EVENT_CLONE of an injected clone3):
+                // the syscall is not finished yet, step on to its end.
+                WaitStatus::Stopped {
+                    sig: libc::SIGTRAP,
+                    event,
+                } if event != 0 => {
+                    ptrace::single_step(self.tid)?;
+                    continue;
+                }
                 WaitStatus::Stopped {
                     sig: libc::SIGTRAP, ..
                 } => break,

@@ -234,3 +234,23 @@ impl AsFdBorrowed for OwnedFd {
         self.as_fd()
     }
 }
+
+/// get_robust_list(2) of another thread: (head, length).
+pub fn robust_list(tid: i32) -> io::Result<(u64, u64)> {
+    let mut head: u64 = 0;
+    let mut len: usize = 0;
+    // SAFETY: the kernel writes one pointer and one size_t to the valid locations we pass.
+    let ret = unsafe { libc::syscall(libc::SYS_get_robust_list, tid, &mut head, &mut len) };
+    check(ret)?;
+    Ok((head, len as u64))
+}
+
+/// The thread ids of a process, from /proc/<pid>/task, leader first.
+pub fn thread_ids(pid: i32) -> io::Result<Vec<i32>> {
+    let mut tids: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/task"))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    tids.sort_unstable_by_key(|&t| (t != pid, t));
+    Ok(tids)
+}

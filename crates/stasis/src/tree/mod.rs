@@ -8,41 +8,83 @@ use std::time::{Duration, Instant};
 use crate::sys::ptrace;
 use crate::sys::syscalls::{waitpid, WaitStatus};
 
-pub struct FrozenTask {
-    pub pid: i32,
-    /// Registers and mask at the freeze; put back before the task runs again.
+/// One stopped thread and what must be put back before it runs again.
+#[derive(Clone, Copy)]
+pub struct FrozenThread {
+    pub tid: i32,
     pub regs: libc::user_regs_struct,
     pub sigmask: u64,
-    /// When the task stopped.
+}
+
+/// A process with every one of its threads stopped.
+pub struct FrozenTask {
+    pub pid: i32,
+    /// Leader first.
+    pub threads: Vec<FrozenThread>,
+    /// When the last thread stopped.
     pub frozen_at: Instant,
     /// When set, drop neither restores nor detaches (the task was killed).
     released: bool,
 }
 
 impl FrozenTask {
-    /// Seizes and stops `pid`. Signals that arrive while we wait for the stop are
-    /// delivered to the task as they would have been.
+    /// Seizes and stops every thread of `pid`, again and again until no new
+    /// thread appears (threads may be created while we seize the others).
+    /// Signals that arrive while we wait for a stop are delivered as they would
+    /// have been.
     pub fn freeze(pid: i32) -> io::Result<FrozenTask> {
-        seize_and_stop(pid)?;
         let mut task = FrozenTask {
             pid,
-            regs: ptrace::zero_regs(),
-            sigmask: 0,
+            threads: Vec::new(),
             frozen_at: Instant::now(),
             released: false,
         };
-        task.regs = ptrace::get_regs(pid)?;
-        task.sigmask = ptrace::get_sigmask(pid)?;
+        loop {
+            let tids = crate::sys::syscalls::thread_ids(pid)?;
+            let new: Vec<i32> = tids
+                .into_iter()
+                .filter(|t| !task.threads.iter().any(|f| f.tid == *t))
+                .collect();
+            if new.is_empty() {
+                break;
+            }
+            for tid in new {
+                match seize_and_stop(tid) {
+                    Ok(()) => {}
+                    // The thread exited between the listing and the seize.
+                    Err(_)
+                        if !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() =>
+                    {
+                        continue
+                    }
+                    Err(err) => return Err(err),
+                }
+                task.threads.push(FrozenThread {
+                    tid,
+                    regs: ptrace::get_regs(tid)?,
+                    sigmask: ptrace::get_sigmask(tid)?,
+                });
+            }
+        }
+        task.threads.sort_by_key(|t| (t.tid != pid, t.tid));
+        task.frozen_at = Instant::now();
         Ok(task)
+    }
+
+    pub fn leader(&self) -> &FrozenThread {
+        &self.threads[0]
     }
 
     /// Kills the frozen task: the dump is complete and the task must not run on.
     pub fn kill(mut self) -> io::Result<()> {
         self.released = true;
         crate::sys::syscalls::kill(self.pid, libc::SIGKILL)?;
-        // Wait for the exit notification we get as tracer, so the pid is on its
-        // way to being free when we return.
-        let _ = waitpid(self.pid, 0);
+        // Wait for the exit notifications we get as tracer, so the pid is on its
+        // way to being free when we return. The leader's comes last: the kernel
+        // holds it back until every other thread has been waited for.
+        for thread in self.threads.iter().rev() {
+            let _ = waitpid(thread.tid, 0);
+        }
         Ok(())
     }
 
@@ -53,9 +95,16 @@ impl FrozenTask {
     }
 
     fn put_back(&self) -> io::Result<()> {
-        ptrace::set_regs(self.pid, &self.regs)?;
-        ptrace::set_sigmask(self.pid, self.sigmask)?;
-        ptrace::detach(self.pid, 0)
+        let mut result = Ok(());
+        for thread in &self.threads {
+            let one = ptrace::set_regs(thread.tid, &thread.regs)
+                .and_then(|_| ptrace::set_sigmask(thread.tid, thread.sigmask))
+                .and_then(|_| ptrace::detach(thread.tid, 0));
+            if result.is_ok() {
+                result = one;
+            }
+        }
+        result
     }
 }
 
