@@ -612,6 +612,28 @@ pub fn python3() -> &'static Path {
     })
 }
 
+/// Compiles `source`, the Java source of public class `class`, into `dir` (`dir/<class>.class`).
+pub fn compile_java(dir: &Path, class: &str, source: &str) {
+    let java = dir.join(format!("{class}.java"));
+    fs::write(&java, source).unwrap_or_else(|e| panic!("write {}: {e}", java.display()));
+    let output = Command::new("javac")
+        .arg("-d")
+        .arg(dir)
+        .arg(&java)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run javac ({e}); the Java tests need a JDK: install default-jdk-headless"
+            )
+        });
+    assert!(
+        output.status.success(),
+        "javac failed on {}:\n{}",
+        java.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// How the harness tells a restored scenario to check its state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Go {
@@ -631,6 +653,12 @@ enum Program {
     },
     Python {
         script: &'static str,
+    },
+    /// Compiled with `javac` into the scenario's directory when it starts, run with `java`.
+    Java {
+        class: &'static str,
+        source: &'static str,
+        jvm_flags: Vec<&'static str>,
     },
 }
 
@@ -666,6 +694,24 @@ impl Scenario {
         Scenario {
             name: name.to_string(),
             program: Program::Python { script },
+            args: Vec::new(),
+            go: Go::File,
+            exit_code: 0,
+            blocked_in: None,
+        }
+    }
+
+    /// A Java program given as the source text of public class `class` (in the default
+    /// package). It is compiled with `javac` into the scenario's directory when the scenario
+    /// starts, then run with `java -cp <that directory> EXTRA... class`.
+    pub fn java(class: &'static str, source: &'static str, jvm_flags: &[&'static str]) -> Scenario {
+        Scenario {
+            name: class.to_string(),
+            program: Program::Java {
+                class,
+                source,
+                jvm_flags: jvm_flags.to_vec(),
+            },
             args: Vec::new(),
             go: Go::File,
             exit_code: 0,
@@ -735,6 +781,7 @@ pub struct Run {
 impl Run {
     fn start(scenario: Scenario) -> Run {
         setup();
+        let dir = TempDir::new(&scenario.name);
         let mut cmd = match &scenario.program {
             Program::C { source, flags } => Command::new(compile(source, flags)),
             Program::Python { script } => {
@@ -742,8 +789,17 @@ impl Run {
                 cmd.args(["-I", "-c", script]);
                 cmd
             }
+            Program::Java {
+                class,
+                source,
+                jvm_flags,
+            } => {
+                compile_java(dir.path(), class, source);
+                let mut cmd = Command::new("java");
+                cmd.arg("-cp").arg(dir.path()).args(jvm_flags).arg(class);
+                cmd
+            }
         };
-        let dir = TempDir::new(&scenario.name);
         let log = OpenOptions::new()
             .create(true)
             .append(true)

@@ -142,6 +142,10 @@ pub fn build(
     )
     .step("setting the parent-death signal")?;
     queue_pending_signals(&mut inj, pid, task).step("queueing pending signals")?;
+    queue_thread_signals(&mut inj, pid, thread).step("queueing pending signals")?;
+    for (saved, own) in extra.iter_mut() {
+        queue_thread_signals(own, pid, saved).step("queueing pending signals")?;
+    }
     // Timers last, so that they lose as little time as possible to the restore.
     for timer in &task.task.itimers {
         let tv = |us: u64| [us / 1_000_000, us % 1_000_000];
@@ -617,21 +621,25 @@ fn queue_pending_signals(inj: &mut Injector, pid: i32, task: &LoadedTask) -> io:
         )
         .map_err(|e| io::Error::new(e.kind(), format!("signal {}: {e}", info.signo)))?;
     }
-    for thread in &task.task.threads {
-        for info in &thread.pending {
-            inj.reset();
-            let addr = inj.put(&info.raw)?;
-            inj.syscall(
-                inject::SYS_rt_tgsigqueueinfo,
-                &[pid as u64, thread.tid as u64, info.signo as u64, addr],
+    Ok(())
+}
+
+/// A thread's own pending signals. The kernel lets only the thread itself queue
+/// a signal that claims to come from kill()/tgkill() (si_code >= 0 or SI_TKILL).
+fn queue_thread_signals(inj: &mut Injector, pid: i32, thread: &pb::ThreadState) -> io::Result<()> {
+    for info in &thread.pending {
+        inj.reset();
+        let addr = inj.put(&info.raw)?;
+        inj.syscall(
+            inject::SYS_rt_tgsigqueueinfo,
+            &[pid as u64, thread.tid as u64, info.signo as u64, addr],
+        )
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("thread {} signal {}: {e}", thread.tid, info.signo),
             )
-            .map_err(|e| {
-                io::Error::new(
-                    e.kind(),
-                    format!("thread {} signal {}: {e}", thread.tid, info.signo),
-                )
-            })?;
-        }
+        })?;
     }
     Ok(())
 }

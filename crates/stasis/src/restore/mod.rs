@@ -15,7 +15,7 @@ use stasis_image::{LoadedDump, PendingChecksums};
 pub use error::RestoreError;
 
 use crate::sys::clone::{exit_now, fork, spawn_stub};
-use crate::sys::syscalls::{kill, waitpid, WaitStatus};
+use crate::sys::syscalls::{kill, waitpid, waitpid_which, WaitStatus};
 use crate::tree::seize_and_stop;
 
 #[derive(Debug, Clone)]
@@ -220,11 +220,18 @@ impl Drop for StubGuard {
     fn drop(&mut self) {
         if self.armed {
             let _ = kill(self.pid, libc::SIGKILL);
-            // Wait for it to die (as its tracer; its parent reaps it).
+            // Wait for every thread we trace to die: the leader's own exit is
+            // reported only after all the others have been waited for. We trace
+            // nothing else, so waiting for anyone is waiting for them.
             loop {
-                match waitpid(self.pid, 0) {
-                    Ok(WaitStatus::Exited(_)) | Ok(WaitStatus::Signaled(_)) | Err(_) => break,
-                    _ => continue,
+                match waitpid_which(-1, 0) {
+                    Ok((who, WaitStatus::Exited(_) | WaitStatus::Signaled(_)))
+                        if who == self.pid =>
+                    {
+                        break
+                    }
+                    Ok(_) => continue,
+                    Err(_) => break,
                 }
             }
         }

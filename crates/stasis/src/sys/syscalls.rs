@@ -45,7 +45,13 @@ pub enum WaitStatus {
 
 /// waitpid(2) with `__WALL` added, decoded.
 pub fn waitpid(pid: i32, flags: i32) -> io::Result<WaitStatus> {
+    waitpid_which(pid, flags).map(|(_, status)| status)
+}
+
+/// Like [`waitpid`], also telling which task the status is about (for pid -1).
+pub fn waitpid_which(pid: i32, flags: i32) -> io::Result<(i32, WaitStatus)> {
     let mut status = 0;
+    let who;
     loop {
         // SAFETY: `status` is a valid out-pointer for the duration of the call.
         let ret = unsafe { libc::waitpid(pid, &mut status, flags | libc::__WALL) };
@@ -57,22 +63,26 @@ pub fn waitpid(pid: i32, flags: i32) -> io::Result<WaitStatus> {
             return Err(err);
         }
         if ret == 0 {
-            return Ok(WaitStatus::StillAlive);
+            return Ok((0, WaitStatus::StillAlive));
         }
+        who = ret;
         break;
     }
-    Ok(if libc::WIFEXITED(status) {
-        WaitStatus::Exited(libc::WEXITSTATUS(status))
-    } else if libc::WIFSIGNALED(status) {
-        WaitStatus::Signaled(libc::WTERMSIG(status))
-    } else if libc::WIFSTOPPED(status) {
-        WaitStatus::Stopped {
-            sig: libc::WSTOPSIG(status),
-            event: (status >> 16) & 0xff,
-        }
-    } else {
-        WaitStatus::Other(status)
-    })
+    Ok((
+        who,
+        if libc::WIFEXITED(status) {
+            WaitStatus::Exited(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            WaitStatus::Signaled(libc::WTERMSIG(status))
+        } else if libc::WIFSTOPPED(status) {
+            WaitStatus::Stopped {
+                sig: libc::WSTOPSIG(status),
+                event: (status >> 16) & 0xff,
+            }
+        } else {
+            WaitStatus::Other(status)
+        },
+    ))
 }
 
 /// prctl(PR_SET_CHILD_SUBREAPER) and friends that take only integers.
