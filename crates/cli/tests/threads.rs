@@ -14,10 +14,22 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
+
 use common::*;
+
+/// These programs keep both cores busy (32 workers, a JVM): run them one at a
+/// time, so that none of them is starved into a timeout by another.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 #[test]
 fn threads_keep_their_tls_names_masks_and_counters() {
+    let _serial = one_at_a_time();
     Scenario::c("threads_tls").flags(&["-pthread"]).check();
 }
 
@@ -25,6 +37,7 @@ fn threads_keep_their_tls_names_masks_and_counters() {
 /// it was (same mask, TLS, rseq...), which the original checks itself.
 #[test]
 fn threads_carry_on_after_a_dump_with_leave_running() {
+    let _serial = one_at_a_time();
     let mut run = Scenario::c("threads_tls").flags(&["-pthread"]).start();
     run.dump_ok(&["--leave-running"]);
     run.assert_running_unchanged();
@@ -34,11 +47,13 @@ fn threads_carry_on_after_a_dump_with_leave_running() {
 
 #[test]
 fn threads_blocked_in_futex_condvar_mutex_and_pipe_read() {
+    let _serial = one_at_a_time();
     Scenario::c("threads_blocked").flags(&["-pthread"]).check();
 }
 
 #[test]
 fn thread_directed_and_process_wide_pending_signals() {
+    let _serial = one_at_a_time();
     Scenario::c("threads_signals").flags(&["-pthread"]).check();
 }
 
@@ -139,6 +154,7 @@ sys.exit(1 if errors else 0)
 
 #[test]
 fn python_threading_workers() {
+    let _serial = one_at_a_time();
     Scenario::python("python_threads", PYTHON_THREADS).check();
 }
 
@@ -290,5 +306,6 @@ public class ThreadPool {
 
 #[test]
 fn java_fixed_thread_pool() {
+    let _serial = one_at_a_time();
     Scenario::java("ThreadPool", JAVA_THREAD_POOL, &["-Xmx128m"]).check();
 }

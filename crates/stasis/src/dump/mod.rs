@@ -37,6 +37,7 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let started = Instant::now();
     let pid = opts.pid;
     // Know before you freeze: refuse without touching the task.
+    tracing::debug!(pid, "inspecting");
     let before = inspect::inspect(pid, false)?;
     let comm = before.stat.comm.clone();
     let mut writer = ImageWriter::create(&opts.dir, opts.force)?;
@@ -48,6 +49,12 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         source,
     })?;
     let freezing_time = freeze_start.elapsed();
+    tracing::debug!(
+        pid,
+        threads = frozen.threads.len(),
+        ?freezing_time,
+        "frozen"
+    );
     // The task may have changed between the check and the freeze.
     let inspection = inspect::inspect(pid, true)?;
     let page_size = crate::sys::syscalls::page_size() as u64;
@@ -64,6 +71,7 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     };
 
     let (task_image, brk) = state::collect_task(&frozen, &inspection)?;
+    tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "task state collected");
     let (mm_fields, auxv) = state::collect_mm(&frozen, &inspection, brk)?;
 
     // Files: one record per open file description.
@@ -83,6 +91,7 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     drop(pages_file);
     writer.record_raw(&pages_name, Some(pages_crc))?;
     let memory_write_time = write_start.elapsed();
+    tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "memory saved");
 
     let mm_image = pb::MmImage {
         pid,

@@ -49,7 +49,10 @@ impl FrozenTask {
                 break;
             }
             for tid in new {
-                match seize_and_stop(tid) {
+                let started = Instant::now();
+                let seized = seize_and_stop(tid);
+                tracing::trace!(tid, elapsed = ?started.elapsed(), "thread stopped");
+                match seized {
                     Ok(()) => {}
                     // The thread exited between the listing and the seize.
                     Err(_)
@@ -127,7 +130,9 @@ pub fn seize_and_stop(pid: i32) -> io::Result<()> {
         ptrace::interrupt(pid)?;
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match waitpid(pid, 0)? {
+            let status = waitpid(pid, 0)?;
+            tracing::trace!(pid, ?status, "stop while freezing");
+            match status {
                 WaitStatus::Stopped { event, .. } if event == ptrace::PTRACE_EVENT_STOP => {
                     return Ok(())
                 }
