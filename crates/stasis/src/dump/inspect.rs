@@ -106,14 +106,6 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             why: why.to_string(),
         })
     };
-    let children = read_proc(pid, &comm, &format!("task/{pid}/children")).unwrap_or_default();
-    if !children.trim().is_empty() {
-        block(
-            "task",
-            &format!("child processes {}", children.trim()),
-            "process trees are not supported yet; only a single process can be checkpointed",
-        );
-    }
     if status.tracer_pid != 0 && status.tracer_pid != crate::sys::syscalls::getpid() {
         block(
             "task",
@@ -165,40 +157,6 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             Support::Unsupported { what, why } => block(&format!("fd {}", probe.fd), &what, &why),
         }
     }
-    // A pipe end whose partner is held outside the dump would lose its peer.
-    let mut seen_pipes = Vec::new();
-    for (probe, _) in fds.iter().filter(|(_, k)| *k == files::FileKind::Pipe) {
-        let Some(id) = files::pipe::pipe_id(&probe.link) else {
-            continue;
-        };
-        if seen_pipes.contains(&id) {
-            continue;
-        }
-        seen_pipes.push(id);
-        let ends: Vec<bool> = fds
-            .iter()
-            .filter(|(p, _)| files::pipe::pipe_id(&p.link) == Some(id))
-            .map(|(p, _)| files::pipe::is_write_end(p))
-            .collect();
-        if ends.contains(&true) && ends.contains(&false) {
-            continue;
-        }
-        let me = crate::sys::syscalls::getpid();
-        let outside: Vec<String> = files::pipe::outside_holders(id, &[pid, me])
-            .into_iter()
-            .map(|(p, c, fd)| format!("pid {p} ({c}) fd {fd}"))
-            .collect();
-        if !outside.is_empty() {
-            block(
-                &format!("fd {}", probe.fd),
-                &format!("pipe ({})", probe.link),
-                &format!(
-                    "its other end is held outside the dumped processes, by {}; checkpoint them together or close the pipe",
-                    outside.join(", ")
-                ),
-            );
-        }
-    }
     let raw_vmas = mem::read_vmas(pid).map_err(|source| DumpError::Proc {
         pid,
         comm: comm.clone(),
@@ -228,4 +186,102 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
         root,
         exe,
     })
+}
+
+/// The process `root` and all its descendants, parents before children.
+pub fn discover_tree(root: i32) -> Result<Vec<i32>, DumpError> {
+    read_stat(root)?;
+    let mut tree = vec![root];
+    let mut next = 0;
+    while next < tree.len() {
+        let pid = tree[next];
+        next += 1;
+        let tids = crate::sys::syscalls::thread_ids(pid).unwrap_or_default();
+        for tid in tids {
+            let children = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/children"))
+                .unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok())
+            {
+                if !tree.contains(&child) {
+                    tree.push(child);
+                }
+            }
+        }
+    }
+    Ok(tree)
+}
+
+/// Inspects every process of a tree; refuses with every blocker of every
+/// process at once, including pipes shared with processes outside the tree.
+pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<Vec<Inspection>, DumpError> {
+    let mut blockers = Vec::new();
+    let mut inspections = Vec::new();
+    for &pid in pids {
+        match inspect(pid, frozen_by_us) {
+            Ok(inspection) => inspections.push(inspection),
+            Err(DumpError::Unsupported { blockers: more }) => blockers.extend(more),
+            // A child that vanished between the listing and the inspection.
+            Err(DumpError::NoSuchProcess { .. }) if pid != pids[0] && !frozen_by_us => {}
+            Err(err) => return Err(err),
+        }
+    }
+    blockers.extend(pipe_blockers(&inspections, pids));
+    if blockers.is_empty() {
+        Ok(inspections)
+    } else {
+        Err(DumpError::Unsupported { blockers })
+    }
+}
+
+/// A pipe end whose partner is held outside the tree would lose its peer.
+fn pipe_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> {
+    let ends: Vec<(&Inspection, &files::FdProbe)> = inspections
+        .iter()
+        .flat_map(|i| {
+            i.fds
+                .iter()
+                .filter(|(_, k)| *k == files::FileKind::Pipe)
+                .map(move |(p, _)| (i, p))
+        })
+        .collect();
+    let mut exclude = tree.to_vec();
+    exclude.push(crate::sys::syscalls::getpid());
+    let mut seen = Vec::new();
+    let mut blockers = Vec::new();
+    for &(insp, probe) in &ends {
+        let Some(id) = files::pipe::pipe_id(&probe.link) else {
+            continue;
+        };
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let kinds: Vec<bool> = ends
+            .iter()
+            .filter(|(_, p)| files::pipe::pipe_id(&p.link) == Some(id))
+            .map(|(_, p)| files::pipe::is_write_end(p))
+            .collect();
+        if kinds.contains(&true) && kinds.contains(&false) {
+            continue;
+        }
+        let outside: Vec<String> = files::pipe::outside_holders(id, &exclude)
+            .into_iter()
+            .map(|(p, c, fd)| format!("pid {p} ({c}) fd {fd}"))
+            .collect();
+        if !outside.is_empty() {
+            blockers.push(Blocker {
+                pid: insp.stat.pid,
+                comm: insp.stat.comm.clone(),
+                location: format!("fd {}", probe.fd),
+                what: format!("pipe ({})", probe.link),
+                why: format!(
+                    "its other end is held outside the dumped processes, by {}; checkpoint them together or close the pipe",
+                    outside.join(", ")
+                ),
+            });
+        }
+    }
+    blockers
 }

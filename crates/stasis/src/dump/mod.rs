@@ -35,32 +35,29 @@ pub struct DumpSummary {
 
 pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let started = Instant::now();
-    let pid = opts.pid;
-    // Know before you freeze: refuse without touching the task.
-    tracing::debug!(pid, "inspecting");
-    let before = inspect::inspect(pid, false)?;
-    let comm = before.stat.comm.clone();
+    let root = opts.pid;
+    // Know before you freeze: refuse without touching the tree.
+    tracing::debug!(root, "inspecting");
+    let tree_before = inspect::discover_tree(root)?;
+    let before = inspect::inspect_tree(&tree_before, false)?;
+    let comm = before[0].stat.comm.clone();
     let mut writer = ImageWriter::create(&opts.dir, opts.force)?;
 
     let freeze_start = Instant::now();
-    let frozen = FrozenTask::freeze(pid).map_err(|source| DumpError::Freeze {
-        pid,
+    let frozen = freeze_tree(root).map_err(|source| DumpError::Freeze {
+        pid: root,
         comm: comm.clone(),
         source,
     })?;
     let freezing_time = freeze_start.elapsed();
-    tracing::debug!(
-        pid,
-        threads = frozen.threads.len(),
-        ?freezing_time,
-        "frozen"
-    );
-    // The task may have changed between the check and the freeze.
-    let inspection = inspect::inspect(pid, true)?;
+    let pids: Vec<i32> = frozen.iter().map(|f| f.pid).collect();
+    tracing::debug!(root, tasks = pids.len(), ?freezing_time, "frozen");
+    // The tree may have changed between the check and the freeze.
+    let inspections = inspect::inspect_tree(&pids, true)?;
     let page_size = crate::sys::syscalls::page_size() as u64;
 
-    let task_err = |what: &str| {
-        let comm = comm.clone();
+    let task_err = |pid: i32, comm: &str, what: &str| {
+        let comm = comm.to_string();
         let what = what.to_string();
         move |source| DumpError::Task {
             pid,
@@ -70,75 +67,95 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         }
     };
 
-    let (task_image, brk) = state::collect_task(&frozen, &inspection)?;
-    tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "task state collected");
-    let (mm_fields, auxv) = state::collect_mm(&frozen, &inspection, brk)?;
+    // Files: one record per open file description in the whole tree.
+    let all_fds: Vec<(i32, &[(files::FdProbe, files::FileKind)])> = inspections
+        .iter()
+        .map(|i| (i.stat.pid, i.fds.as_slice()))
+        .collect();
+    let (files_image, fd_tables) =
+        collect_files(&all_fds).map_err(task_err(root, &comm, "comparing open files"))?;
 
-    // Files: one record per open file description.
-    let (files_image, fd_table) =
-        collect_files(pid, &inspection.fds).map_err(task_err("comparing open files"))?;
+    let mut totals = pages::PageStats::default();
+    let mut pages_bytes = 0u64;
+    let mut memory_dump_time = std::time::Duration::ZERO;
+    let mut memory_write_time = std::time::Duration::ZERO;
+    let mut entries = Vec::new();
+    for ((task, inspection), fd_table) in frozen.iter().zip(&inspections).zip(fd_tables) {
+        let pid = task.pid;
+        let comm = inspection.stat.comm.as_str();
+        let (task_image, brk) = state::collect_task(task, inspection)?;
+        let (mm_fields, auxv) = state::collect_mm(task, inspection, brk)?;
+        tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "task state collected");
 
-    // Memory.
-    let mem_start = Instant::now();
-    let (runs, page_stats) =
-        pages::scan(pid, &inspection.vmas, page_size).map_err(task_err("reading the page map"))?;
-    let pages_name = stasis_image::pages_image_name(pid);
-    let mut pages_file = writer.create_raw(&pages_name)?;
-    let memory_dump_time = mem_start.elapsed();
-    let write_start = Instant::now();
-    let (pages_bytes, pages_crc) =
-        pages::save(pid, &runs, page_size, &mut pages_file).map_err(task_err("saving memory"))?;
-    drop(pages_file);
-    writer.record_raw(&pages_name, Some(pages_crc))?;
-    let memory_write_time = write_start.elapsed();
-    tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "memory saved");
+        let mem_start = Instant::now();
+        let (runs, page_stats) = pages::scan(pid, &inspection.vmas, page_size)
+            .map_err(task_err(pid, comm, "reading the page map"))?;
+        let pages_name = stasis_image::pages_image_name(pid);
+        let mut pages_file = writer.create_raw(&pages_name)?;
+        memory_dump_time += mem_start.elapsed();
+        let write_start = Instant::now();
+        let (bytes, crc) = pages::save(pid, &runs, page_size, &mut pages_file)
+            .map_err(task_err(pid, comm, "saving memory"))?;
+        drop(pages_file);
+        writer.record_raw(&pages_name, Some(crc))?;
+        memory_write_time += write_start.elapsed();
+        totals.scanned += page_stats.scanned;
+        totals.skipped += page_stats.skipped;
+        pages_bytes += bytes;
 
-    let mm_image = pb::MmImage {
-        pid,
-        vmas: inspection.vmas.iter().map(|p| p.vma.clone()).collect(),
-        pages: runs.iter().map(|(run, _)| *run).collect(),
-        fields: Some(mm_fields),
-        auxv,
-        exe_path: inspection.exe.clone(),
-        pages_size: pages_bytes,
-        pages_compression: String::new(),
-    };
-    writer.write_image(
-        &stasis_image::task_image_name(pid),
-        ImageKind::Task,
-        &task_image,
-    )?;
-    writer.write_image(&stasis_image::mm_image_name(pid), ImageKind::Mm, &mm_image)?;
-    writer.write_image(
-        &stasis_image::fd_table_image_name(pid),
-        ImageKind::FdTable,
-        &pb::FdTableImage { pid, fds: fd_table },
-    )?;
+        let mm_image = pb::MmImage {
+            pid,
+            vmas: inspection.vmas.iter().map(|p| p.vma.clone()).collect(),
+            pages: runs.iter().map(|(run, _)| *run).collect(),
+            fields: Some(mm_fields),
+            auxv,
+            exe_path: inspection.exe.clone(),
+            pages_size: bytes,
+            pages_compression: String::new(),
+        };
+        writer.write_image(
+            &stasis_image::task_image_name(pid),
+            ImageKind::Task,
+            &task_image,
+        )?;
+        writer.write_image(&stasis_image::mm_image_name(pid), ImageKind::Mm, &mm_image)?;
+        writer.write_image(
+            &stasis_image::fd_table_image_name(pid),
+            ImageKind::FdTable,
+            &pb::FdTableImage { pid, fds: fd_table },
+        )?;
+        entries.push(pb::TaskEntry {
+            pid,
+            ppid: inspection.stat.ppid,
+            comm: comm.to_string(),
+        });
+    }
     writer.write_image(
         stasis_image::files_image_name(),
         ImageKind::Files,
         &files_image,
     )?;
+    tracing::debug!(root, elapsed = ?freeze_start.elapsed(), "memory saved");
 
     let stats = pb::DumpStats {
         freezing_time_us: freezing_time.as_micros() as u64,
-        frozen_time_us: frozen.frozen_at.elapsed().as_micros() as u64,
+        frozen_time_us: frozen
+            .iter()
+            .map(|f| f.frozen_at.elapsed().as_micros() as u64)
+            .max()
+            .unwrap_or(0),
         memory_dump_time_us: memory_dump_time.as_micros() as u64,
         memory_write_time_us: memory_write_time.as_micros() as u64,
-        pages_scanned: page_stats.scanned,
+        pages_scanned: totals.scanned,
         pages_written: pages_bytes / page_size,
-        pages_skipped: page_stats.skipped,
+        pages_skipped: totals.skipped,
         total_time_us: started.elapsed().as_micros() as u64,
     };
     let inventory = pb::Inventory {
         format_version: stasis_image::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        root_pid: pid,
-        tasks: vec![pb::TaskEntry {
-            pid,
-            ppid: inspection.stat.ppid,
-            comm: comm.clone(),
-        }],
+        root_pid: root,
+        tasks: entries,
         images: Vec::new(),
         kernel_release: crate::sys::syscalls::kernel_release(),
         page_size: page_size as u32,
@@ -149,99 +166,140 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         left_running: opts.leave_running,
         stats: Some(stats),
     };
-    // Only a dump whose inventory is on disk may end the task.
+    // Only a dump whose inventory is on disk may end the tree.
     writer.finish(inventory)?;
-    if opts.leave_running {
-        frozen.resume().map_err(task_err("resuming the process"))?;
-    } else {
-        frozen
-            .kill()
-            .map_err(task_err("killing the process after the dump"))?;
+    for task in frozen {
+        let pid = task.pid;
+        if opts.leave_running {
+            task.resume()
+                .map_err(task_err(pid, &comm, "resuming the process"))?;
+        } else {
+            task.kill()
+                .map_err(task_err(pid, &comm, "killing the process after the dump"))?;
+        }
     }
+    tracing::debug!(root, elapsed = ?started.elapsed(), "done");
     Ok(DumpSummary {
-        pid,
+        pid: root,
         comm,
         stats,
         pages_bytes,
     })
 }
 
-/// Builds one record per open file description and the fd table that points to them.
-fn collect_files(
-    pid: i32,
-    fds: &[(files::FdProbe, files::FileKind)],
-) -> std::io::Result<(pb::FilesImage, Vec<pb::FdEntry>)> {
-    let mut records: Vec<pb::OpenFile> = Vec::new();
-    // For each record, one fd that holds it, to compare new fds against.
-    let mut holders: Vec<(i32, u64, u64)> = Vec::new();
-    let mut table = Vec::new();
-    for (probe, kind) in fds {
-        let stat = probe.stat.unwrap_or_default();
-        let mut file_id = None;
-        for (i, &(holder_fd, dev, ino)) in holders.iter().enumerate() {
-            if dev == stat.dev
-                && ino == stat.ino
-                && crate::sys::syscalls::same_open_file(pid, holder_fd, pid, probe.fd)?
-            {
-                file_id = Some(records[i].id);
-                break;
+/// Freezes the tree under `root`, rescanning until no new process appears: a
+/// process that is not frozen yet may fork while we freeze the others, but a
+/// frozen one cannot. On error every process frozen so far resumes.
+fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
+    let mut frozen: Vec<FrozenTask> = Vec::new();
+    loop {
+        let pids =
+            inspect::discover_tree(root).map_err(|e| std::io::Error::other(e.to_string()))?;
+        let new: Vec<i32> = pids
+            .iter()
+            .copied()
+            .filter(|p| !frozen.iter().any(|f| f.pid == *p))
+            .collect();
+        if new.is_empty() {
+            // Root first, then in discovery (breadth-first) order: parents before children.
+            frozen.sort_by_key(|f| pids.iter().position(|p| *p == f.pid));
+            return Ok(frozen);
+        }
+        for pid in new {
+            match FrozenTask::freeze(pid) {
+                Ok(task) => frozen.push(task),
+                // It exited meanwhile; the next scan will not list it.
+                Err(_)
+                    if pid != root && !std::path::Path::new(&format!("/proc/{pid}")).exists() => {}
+                Err(err) => return Err(err),
             }
         }
-        let file_id = match file_id {
-            Some(id) => id,
-            None => {
-                let id = records.len() as u32 + 1;
-                records.push(files::to_open_file(id, probe, *kind));
-                holders.push((probe.fd, stat.dev, stat.ino));
-                id
-            }
-        };
-        table.push(pb::FdEntry {
-            fd: probe.fd,
-            file_id,
-            cloexec: probe.info.flags & libc::O_CLOEXEC as u32 != 0,
-        });
     }
-    let pipes = collect_pipes(pid, fds)?;
+}
+
+/// Builds one record per open file description of the whole tree and, per
+/// process, the fd table that points to them. Descriptions shared after dup()
+/// or fork() are found with kcmp.
+#[allow(clippy::type_complexity)]
+fn collect_files(
+    tasks: &[(i32, &[(files::FdProbe, files::FileKind)])],
+) -> std::io::Result<(pb::FilesImage, Vec<Vec<pb::FdEntry>>)> {
+    let mut records: Vec<pb::OpenFile> = Vec::new();
+    // For each record, one (pid, fd) that holds it, to compare new fds against.
+    let mut holders: Vec<(i32, i32, u64, u64)> = Vec::new();
+    let mut tables = Vec::new();
+    for &(pid, fds) in tasks {
+        let mut table = Vec::new();
+        for (probe, kind) in fds {
+            let stat = probe.stat.unwrap_or_default();
+            let mut file_id = None;
+            for (i, &(holder_pid, holder_fd, dev, ino)) in holders.iter().enumerate() {
+                if dev == stat.dev
+                    && ino == stat.ino
+                    && crate::sys::syscalls::same_open_file(holder_pid, holder_fd, pid, probe.fd)?
+                {
+                    file_id = Some(records[i].id);
+                    break;
+                }
+            }
+            let file_id = match file_id {
+                Some(id) => id,
+                None => {
+                    let id = records.len() as u32 + 1;
+                    records.push(files::to_open_file(id, probe, *kind));
+                    holders.push((pid, probe.fd, stat.dev, stat.ino));
+                    id
+                }
+            };
+            table.push(pb::FdEntry {
+                fd: probe.fd,
+                file_id,
+                cloexec: probe.info.flags & libc::O_CLOEXEC as u32 != 0,
+            });
+        }
+        tables.push(table);
+    }
+    let pipes = collect_pipes(tasks)?;
     Ok((
         pb::FilesImage {
             files: records,
             pipes,
         },
-        table,
+        tables,
     ))
 }
 
-/// Capacity and buffered bytes of every pipe the task holds an end of.
+/// Capacity and buffered bytes of every pipe the tree holds an end of.
+#[allow(clippy::type_complexity)]
 fn collect_pipes(
-    pid: i32,
-    fds: &[(files::FdProbe, files::FileKind)],
+    tasks: &[(i32, &[(files::FdProbe, files::FileKind)])],
 ) -> std::io::Result<Vec<pb::Pipe>> {
     use std::os::fd::AsFd;
     let mut pipes: Vec<pb::Pipe> = Vec::new();
-    let mut pidfd = None;
-    for (probe, kind) in fds {
-        if *kind != files::FileKind::Pipe {
-            continue;
-        }
+    let ends: Vec<(i32, &files::FdProbe)> = tasks
+        .iter()
+        .flat_map(|&(pid, fds)| {
+            fds.iter()
+                .filter(|(_, k)| *k == files::FileKind::Pipe)
+                .map(move |(p, _)| (pid, p))
+        })
+        .collect();
+    for &(pid, probe) in &ends {
         let Some(id) = files::pipe::pipe_id(&probe.link) else {
             continue;
         };
         if pipes.iter().any(|p| p.pipe_id == id) {
             continue;
         }
-        let pidfd = match &pidfd {
-            Some(fd) => fd,
-            None => pidfd.insert(crate::sys::syscalls::pidfd_open(pid)?),
+        let grab = |pid: i32, fd: i32| -> std::io::Result<std::os::fd::OwnedFd> {
+            let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
+            crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd)
         };
-        let any_end = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd)?;
-        let read_probe = fds.iter().find(|(p, k)| {
-            *k == files::FileKind::Pipe
-                && files::pipe::pipe_id(&p.link) == Some(id)
-                && !files::pipe::is_write_end(p)
-        });
-        let read_end = match read_probe {
-            Some((p, _)) => Some(crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), p.fd)?),
+        let any_end = grab(pid, probe.fd)?;
+        let read_end = match ends.iter().find(|(_, p)| {
+            files::pipe::pipe_id(&p.link) == Some(id) && !files::pipe::is_write_end(p)
+        }) {
+            Some(&(reader, p)) => Some(grab(reader, p.fd)?),
             None => None,
         };
         pipes.push(files::pipe::dump_pipe(

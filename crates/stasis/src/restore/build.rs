@@ -9,7 +9,6 @@ use std::io;
 use stasis_image::{pb, LoadedDump, LoadedTask};
 
 use super::memory;
-use crate::files::reopen_flags;
 use crate::inject::{self, u64s, Injector};
 use crate::sys::ptrace;
 use crate::sys::remote::Remote;
@@ -33,20 +32,25 @@ const SS_ONSTACK: i32 = 1;
 const SECBIT_NO_SETUID_FIXUP: u64 = 1 << 2;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-pub fn build(
-    pid: i32,
-    dump: &LoadedDump,
-    task: &LoadedTask,
-    before_resume: &mut dyn FnMut() -> io::Result<()>,
-) -> Result<(), StepError> {
-    let page_size = dump.inventory.page_size as u64;
-    let thread = task
-        .task
-        .threads
-        .first()
-        .ok_or_else(|| io::Error::other("the task image has no thread"))
-        .step("reading the task image")?;
+/// A stopped stub with its original pid, ready to be turned into a saved task:
+/// signals blocked, its rseq unregistered, a scratch page mapped to run
+/// syscalls from, its session and group set.
+pub struct Stub {
+    pub pid: i32,
+    pub inj: Injector,
+    scratch: u64,
+}
 
+/// A task whose state is all in place, stopped, waiting for [`resume`].
+pub struct Prepared<'a> {
+    pid: i32,
+    threads: Vec<(&'a pb::ThreadState, Injector)>,
+}
+
+/// Takes over the stub `pid`, which was created by stasis and is stopped.
+/// `all_vmas` are the VMAs of every task of the dump: the scratch page must be
+/// free in all of them, since children inherit it.
+pub fn start(pid: i32, task: &LoadedTask, all_vmas: &[pb::Vma]) -> Result<Stub, StepError> {
     // No signal may reach the stub while it is half built.
     ptrace::set_sigmask(pid, u64::MAX).step("blocking signals")?;
     let regs = ptrace::get_regs(pid).step("reading the new process's registers")?;
@@ -71,15 +75,89 @@ pub fn build(
         )
         .step("unregistering the stub's rseq")?;
     }
-
-    restore_session(&mut inj, pid, task).step("setting the session and process group")?;
-
-    // Memory.
     let stub = memory::stub_maps(pid).step("reading the stub's mappings")?;
-    let scratch = memory::find_free_range(&stub, &task.mm.vmas, memory::SCRATCH_LEN, &[])
+    let scratch = memory::find_free_range(&stub, all_vmas, memory::SCRATCH_LEN, &[])
         .ok_or_else(|| io::Error::other("no free address range"))
         .step("placing the scratch area")?;
     memory::install_scratch(&mut inj, scratch).step("mapping the scratch area")?;
+    restore_session(&mut inj, pid, task).step("setting the session and process group")?;
+    Ok(Stub { pid, inj, scratch })
+}
+
+/// Creates the child `pid` of a stub with an injected clone3, as fork() would:
+/// the child is a copy of the stub (scratch page included), stopped before it
+/// runs an instruction (PTRACE_O_TRACEFORK), and joins its saved session and group.
+pub fn fork_child(parent: &mut Stub, pid: i32, task: &LoadedTask) -> Result<Stub, StepError> {
+    let step = format!("creating process {pid} in process {}", parent.pid);
+    ptrace::set_options(
+        parent.pid,
+        ptrace::PTRACE_O_EXITKILL | ptrace::PTRACE_O_TRACEFORK | ptrace::PTRACE_O_TRACECLONE,
+    )
+    .step(&step)?;
+    let exit_signal = if task.task.exit_signal > 0 {
+        task.task.exit_signal as u64
+    } else {
+        libc::SIGCHLD as u64
+    };
+    let inj = &mut parent.inj;
+    inj.reset();
+    let set_tid = inj.put(&(pid as u64).to_le_bytes()).step(&step)?;
+    let args = u64s(&[0, 0, 0, 0, exit_signal, 0, 0, 0, set_tid, 1, 0]);
+    let args_addr = inj.put(&args).step(&step)?;
+    let got = inj
+        .syscall(libc::SYS_clone3, &[args_addr, args.len() as u64])
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::EEXIST) {
+                io::Error::new(e.kind(), format!("pid {pid} is in use"))
+            } else {
+                e
+            }
+        })
+        .step(&step)? as i32;
+    if got != pid {
+        return Err((step, io::Error::other(format!("clone3 made pid {got}"))));
+    }
+    wait_stopped(pid).step(&step)?;
+    ptrace::set_sigmask(pid, u64::MAX).step(&step)?;
+    let mut child = Stub {
+        pid,
+        inj: inj.for_thread(pid).step(&step)?,
+        scratch: parent.scratch,
+    };
+    restore_session(&mut child.inj, pid, task).step("setting the session and process group")?;
+    Ok(child)
+}
+
+fn wait_stopped(tid: i32) -> io::Result<()> {
+    loop {
+        match crate::sys::syscalls::waitpid(tid, 0)? {
+            crate::sys::syscalls::WaitStatus::Stopped { .. } => return Ok(()),
+            crate::sys::syscalls::WaitStatus::StillAlive => continue,
+            other => return Err(io::Error::other(format!("new task {tid}: {other:?}"))),
+        }
+    }
+}
+
+/// Turns a stub into the saved task, up to (not including) letting it run.
+pub fn prepare<'a>(
+    stub: Stub,
+    dump: &LoadedDump,
+    task: &'a LoadedTask,
+    files: &super::files::FileTable,
+) -> Result<Prepared<'a>, StepError> {
+    let Stub {
+        pid,
+        mut inj,
+        scratch,
+    } = stub;
+    let page_size = dump.inventory.page_size as u64;
+    let thread = task
+        .task
+        .threads
+        .first()
+        .ok_or_else(|| io::Error::other("the task image has no thread"))
+        .step("reading the task image")?;
+    let stub = memory::stub_maps(pid).step("reading the stub's mappings")?;
     inj.syscall(inject::SYS_close_range, &[0, u32::MAX as u64, 0])
         .step("closing the stub's files")?;
     memory::unmap_stub(&mut inj, &stub, scratch).step("unmapping the stub")?;
@@ -91,7 +169,7 @@ pub fn build(
     // Files need room for their fd numbers and the temporaries above them: use
     // the whole hard limit while opening, then apply the saved limits.
     raise_nofile(&mut inj).step("raising the open-file limit")?;
-    restore_files(&mut inj, pid, dump, task).step("opening files")?;
+    install_files(&mut inj, task, files).step("installing files")?;
     restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
@@ -162,11 +240,14 @@ pub fn build(
     inj.syscall(inject::SYS_munmap, &[scratch, memory::SCRATCH_LEN])
         .step("removing the scratch area")?;
 
-    before_resume().step("verifying the page images")?;
-    let all: Vec<&pb::ThreadState> = std::iter::once(thread)
-        .chain(extra.iter().map(|(saved, _)| *saved))
-        .collect();
-    for saved in &all {
+    let mut threads = vec![(thread, inj)];
+    threads.extend(extra);
+    Ok(Prepared { pid, threads })
+}
+
+/// Sets the final registers and signal masks of every thread, and lets them run.
+pub fn resume(prepared: Prepared<'_>) -> Result<(), StepError> {
+    for (saved, _) in &prepared.threads {
         let tid = saved.tid;
         let step = |w: &str| format!("thread {tid}: {w}");
         ptrace::set_xstate(tid, &saved.xsave).step(&step("setting FPU/SSE/AVX state"))?;
@@ -174,8 +255,11 @@ pub fn build(
         ptrace::set_regs(tid, &regs).step(&step("setting registers"))?;
         ptrace::set_sigmask(tid, saved.sigmask).step(&step("setting the signal mask"))?;
     }
-    for saved in all.iter().rev() {
-        ptrace::detach(saved.tid, 0).step("resuming the process")?;
+    for (saved, _) in prepared.threads.iter().rev() {
+        ptrace::detach(saved.tid, 0).step(&format!(
+            "resuming process {} thread {}",
+            prepared.pid, saved.tid
+        ))?;
     }
     Ok(())
 }
@@ -341,17 +425,6 @@ fn restore_rlimits(inj: &mut Injector, limits: &[pb::Rlimit]) -> io::Result<()> 
     Ok(())
 }
 
-fn file_path(file: &pb::OpenFile) -> io::Result<&str> {
-    match &file.kind {
-        Some(pb::open_file::Kind::Regular(r)) => Ok(&r.path),
-        Some(pb::open_file::Kind::Directory(d)) => Ok(&d.path),
-        Some(pb::open_file::Kind::CharDevice(c)) => Ok(&c.path),
-        Some(pb::open_file::Kind::Pipe(_)) | None => {
-            Err(io::Error::other(format!("file {} has no path", file.id)))
-        }
-    }
-}
-
 const F_DUPFD_CLOEXEC: u64 = 1030;
 
 /// Moves `fd` to the lowest free number >= `base` (close-on-exec), so that it
@@ -365,130 +438,63 @@ fn move_above(inj: &mut Injector, fd: i32, base: i32) -> io::Result<i32> {
     Ok(moved)
 }
 
-/// Recreates every open file description the task uses at a temporary fd above
-/// all its fd numbers, then installs them with dup3 and closes the temporaries.
-/// Sharing falls out of the model: fds naming the same description get dups of it.
-fn restore_files(
+/// Installs the task's fds: every open file description was created by stasis
+/// (see files.rs); the task takes a copy of each with pidfd_getfd, at a
+/// temporary number above all its fds, then dup3s it into place. Descriptions
+/// shared between fds or between processes stay shared.
+fn install_files(
     inj: &mut Injector,
-    pid: i32,
-    dump: &LoadedDump,
     task: &LoadedTask,
+    files: &super::files::FileTable,
 ) -> io::Result<()> {
     let mut entries = task.fds.fds.clone();
     entries.sort_by_key(|e| e.fd);
-    let base = entries.last().map(|e| e.fd + 1).unwrap_or(0);
-    let stub_pidfd = crate::sys::syscalls::pidfd_open(pid)?;
+    let Some(last) = entries.last() else {
+        return Ok(());
+    };
+    let base = last.fd + 1;
+    let stasis = crate::sys::syscalls::getpid();
+    let pidfd = inj.syscall(libc::SYS_pidfd_open, &[stasis as u64, 0])? as i32;
+    let pidfd = move_above(inj, pidfd, base)?;
     let mut temp_of_file: Vec<(u32, i32)> = Vec::new();
-    let mut pipe_ends: Vec<(u64, i32, i32)> = Vec::new();
-    let mut temporaries: Vec<i32> = Vec::new();
-    for entry in &entries {
-        if temp_of_file.iter().any(|(id, _)| *id == entry.file_id) {
-            continue;
-        }
-        let file = dump
-            .files
-            .files
-            .iter()
-            .find(|f| f.id == entry.file_id)
-            .ok_or_else(|| {
-                io::Error::other(format!("fd {}: no file {}", entry.fd, entry.file_id))
+    let result = (|| -> io::Result<()> {
+        for entry in &entries {
+            if temp_of_file.iter().any(|(id, _)| *id == entry.file_id) {
+                continue;
+            }
+            let ours = files.raw_fd(entry.file_id).ok_or_else(|| {
+                io::Error::other(format!(
+                    "fd {}: file {} was not opened",
+                    entry.fd, entry.file_id
+                ))
             })?;
-        let temp = match &file.kind {
-            Some(pb::open_file::Kind::Pipe(end)) => {
-                let (read, write) = match pipe_ends.iter().find(|p| p.0 == end.pipe_id) {
-                    Some(&(_, r, w)) => (r, w),
-                    None => {
-                        let (r, w) = create_pipe(inj, &stub_pidfd, dump, end.pipe_id, base)
-                            .map_err(|e| {
-                                io::Error::new(e.kind(), format!("fd {}: pipe: {e}", entry.fd))
-                            })?;
-                        pipe_ends.push((end.pipe_id, r, w));
-                        temporaries.extend([r, w]);
-                        (r, w)
-                    }
-                };
-                let temp = if end.write_end { write } else { read };
-                let status = file.flags & libc::O_NONBLOCK as u32;
-                inj.syscall(
-                    inject::SYS_fcntl,
-                    &[temp as u64, libc::F_SETFL as u64, status as u64],
-                )?;
-                temp
-            }
-            _ => {
-                let path = file_path(file)?;
-                let flags = reopen_flags(file.flags) | libc::O_CLOEXEC;
-                let fd = inj.open(path, flags, 0).map_err(|e| {
-                    io::Error::new(e.kind(), format!("fd {}: open {path}: {e}", entry.fd))
-                })?;
-                let temp = move_above(inj, fd, base)?;
-                temporaries.push(temp);
-                let seekable = matches!(
-                    file.kind,
-                    Some(pb::open_file::Kind::Regular(_)) | Some(pb::open_file::Kind::Directory(_))
-                );
-                if seekable && file.flags & libc::O_PATH as u32 == 0 && file.position != 0 {
-                    inj.syscall(
-                        inject::SYS_lseek,
-                        &[temp as u64, file.position, libc::SEEK_SET as u64],
-                    )
-                    .map_err(|e| {
-                        io::Error::new(e.kind(), format!("fd {}: seek {path}: {e}", entry.fd))
-                    })?;
-                }
-                temp
-            }
-        };
-        temp_of_file.push((entry.file_id, temp));
+            let temp = inj
+                .syscall(libc::SYS_pidfd_getfd, &[pidfd as u64, ours as u64, 0])
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("fd {}: pidfd_getfd: {e}", entry.fd))
+                })? as i32;
+            let temp = move_above(inj, temp, base)?;
+            temp_of_file.push((entry.file_id, temp));
+        }
+        for entry in &entries {
+            let Some(&(_, temp)) = temp_of_file.iter().find(|(id, _)| *id == entry.file_id) else {
+                continue;
+            };
+            let cloexec = if entry.cloexec {
+                libc::O_CLOEXEC as u64
+            } else {
+                0
+            };
+            inj.syscall(inject::SYS_dup3, &[temp as u64, entry.fd as u64, cloexec])
+                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup3: {e}", entry.fd)))?;
+        }
+        Ok(())
+    })();
+    for (_, temp) in temp_of_file {
+        let _ = inj.close(temp);
     }
-    for entry in &entries {
-        let Some(&(_, temp)) = temp_of_file.iter().find(|(id, _)| *id == entry.file_id) else {
-            continue;
-        };
-        let cloexec = if entry.cloexec {
-            libc::O_CLOEXEC as u64
-        } else {
-            0
-        };
-        inj.syscall(inject::SYS_dup3, &[temp as u64, entry.fd as u64, cloexec])
-            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup3: {e}", entry.fd)))?;
-    }
-    for temp in temporaries {
-        inj.close(temp)?;
-    }
-    Ok(())
-}
-
-/// Creates a pipe inside the task (both ends above `base`), with the saved
-/// capacity and buffered bytes, which stasis writes through its own copy of
-/// the write end.
-fn create_pipe(
-    inj: &mut Injector,
-    stub_pidfd: &std::os::fd::OwnedFd,
-    dump: &LoadedDump,
-    pipe_id: u64,
-    base: i32,
-) -> io::Result<(i32, i32)> {
-    use std::io::Write;
-    use std::os::fd::AsFd;
-    let pipe = dump
-        .files
-        .pipes
-        .iter()
-        .find(|p| p.pipe_id == pipe_id)
-        .ok_or_else(|| io::Error::other(format!("pipe {pipe_id} is not in files.img")))?;
-    inj.reset();
-    let ends = inj.reserve(8)?;
-    inj.syscall(libc::SYS_pipe2, &[ends, libc::O_CLOEXEC as u64])?;
-    let raw = inj.read(ends, 8)?;
-    let read = i32::from_le_bytes(raw[0..4].try_into().unwrap_or([0; 4]));
-    let write = i32::from_le_bytes(raw[4..8].try_into().unwrap_or([0; 4]));
-    let read = move_above(inj, read, base)?;
-    let write = move_above(inj, write, base)?;
-    let ours = crate::sys::syscalls::pidfd_getfd(stub_pidfd.as_fd(), write)?;
-    crate::sys::syscalls::set_pipe_capacity(ours.as_fd(), pipe.size)?;
-    std::fs::File::from(ours).write_all(&pipe.data)?;
-    Ok((read, write))
+    let _ = inj.close(pidfd);
+    result
 }
 
 fn restore_mm_fields(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {

@@ -4,6 +4,7 @@
 
 mod build;
 pub mod error;
+mod files;
 mod memory;
 mod preflight;
 
@@ -149,18 +150,28 @@ fn restore_detached(dump: &LoadedDump, pending: PendingChecksums) -> Result<(), 
     }
 }
 
-/// Creates the stub with the original pid and turns it into the saved task.
-/// `before_resume` is called once the process is built, before it runs.
+/// Creates every task with its original pid, parents before children (tasks
+/// first), then the open files, then turns each stub into its saved task, and
+/// resumes them all once everything is in place and `before_resume` agrees.
 fn create_and_build(
     dump: &LoadedDump,
     sibling: bool,
     before_resume: &mut dyn FnMut() -> std::io::Result<()>,
 ) -> Result<(), RestoreError> {
-    let task = &dump.tasks[0];
-    let pid = task.task.pid;
-    let comm = task.task.comm.clone();
-    let exit_signal = if task.task.exit_signal > 0 {
-        task.task.exit_signal
+    let root = &dump.tasks[0];
+    let pid = root.task.pid;
+    let comm = root.task.comm.clone();
+    let step_err = |pid: i32, comm: &str| {
+        let comm = comm.to_string();
+        move |(step, source): (String, std::io::Error)| RestoreError::Step {
+            pid,
+            comm,
+            step,
+            source,
+        }
+    };
+    let exit_signal = if root.task.exit_signal > 0 {
+        root.task.exit_signal
     } else {
         libc::SIGCHLD
     };
@@ -179,22 +190,46 @@ fn create_and_build(
         }
     })?;
     let mut guard = StubGuard {
-        pid: child,
+        pids: vec![child],
         armed: true,
     };
-    let step_err = |step: &str| {
-        let comm = comm.clone();
-        let step = step.to_string();
-        move |source| RestoreError::Step {
-            pid,
-            comm,
-            step,
-            source,
+    seize_and_stop(child)
+        .map_err(|e| step_err(pid, &comm)(("taking control of the new process".into(), e)))?;
+    let all_vmas: Vec<_> = dump
+        .tasks
+        .iter()
+        .flat_map(|t| t.mm.vmas.iter().cloned())
+        .collect();
+    let mut stubs = vec![build::start(child, root, &all_vmas).map_err(step_err(pid, &comm))?];
+    for task in &dump.tasks[1..] {
+        let (child_pid, ppid) = (task.task.pid, task.task.ppid);
+        let parent =
+            stubs
+                .iter_mut()
+                .find(|s| s.pid == ppid)
+                .ok_or_else(|| RestoreError::Incompatible {
+                    what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
+                })?;
+        let created = build::fork_child(parent, child_pid, task);
+        if created.is_ok() {
+            guard.pids.push(child_pid);
         }
-    };
-    seize_and_stop(child).map_err(step_err("taking control of the new process"))?;
-    build::build(child, dump, task, before_resume)
-        .map_err(|(step, source)| step_err(&step)(source))?;
+        stubs.push(created.map_err(step_err(child_pid, &task.task.comm))?);
+    }
+    // Files second: every task exists now.
+    let files = files::FileTable::open_all(dump)
+        .map_err(|e| step_err(pid, &comm)(("opening files".into(), e)))?;
+    let mut prepared = Vec::with_capacity(stubs.len());
+    for (stub, task) in stubs.into_iter().zip(&dump.tasks) {
+        prepared.push(
+            build::prepare(stub, dump, task, &files)
+                .map_err(step_err(task.task.pid, &task.task.comm))?,
+        );
+    }
+    before_resume().map_err(|e| step_err(pid, &comm)(("verifying the page images".into(), e)))?;
+    for (ready, task) in prepared.into_iter().zip(&dump.tasks) {
+        build::resume(ready).map_err(step_err(task.task.pid, &task.task.comm))?;
+    }
     guard.armed = false;
     Ok(())
 }
@@ -210,29 +245,30 @@ fn write_pidfile(path: &std::path::Path, pid: i32) -> Result<(), RestoreError> {
         })
 }
 
-/// Kills the half-built process unless the restore completed.
+/// Kills the half-built processes unless the restore completed.
 struct StubGuard {
-    pid: i32,
+    pids: Vec<i32>,
     armed: bool,
 }
 
 impl Drop for StubGuard {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = kill(self.pid, libc::SIGKILL);
-            // Wait for every thread we trace to die: the leader's own exit is
-            // reported only after all the others have been waited for. We trace
-            // nothing else, so waiting for anyone is waiting for them.
-            loop {
-                match waitpid_which(-1, 0) {
-                    Ok((who, WaitStatus::Exited(_) | WaitStatus::Signaled(_)))
-                        if who == self.pid =>
-                    {
-                        break
-                    }
-                    Ok(_) => continue,
-                    Err(_) => break,
+        if !self.armed {
+            return;
+        }
+        for &pid in &self.pids {
+            let _ = kill(pid, libc::SIGKILL);
+        }
+        // Wait until every task we trace is gone: a leader's own exit is reported
+        // only after all its threads have been waited for, so wait for anyone.
+        let mut left: Vec<i32> = self.pids.clone();
+        while !left.is_empty() {
+            match waitpid_which(-1, 0) {
+                Ok((who, WaitStatus::Exited(_) | WaitStatus::Signaled(_))) => {
+                    left.retain(|p| *p != who)
                 }
+                Ok(_) => continue,
+                Err(_) => break,
             }
         }
     }

@@ -16,6 +16,7 @@ pub const PTRACE_GET_RSEQ_CONFIGURATION: u32 = 0x420f;
 pub const PTRACE_EVENT_STOP: i32 = 128;
 pub const PTRACE_O_EXITKILL: u64 = 1 << 20;
 pub const PTRACE_O_TRACECLONE: u64 = 1 << 3;
+pub const PTRACE_O_TRACEFORK: u64 = 1 << 1;
 const NT_PRSTATUS: u64 = 1;
 const NT_X86_XSTATE: u64 = 0x202;
 const PEEKSIGINFO_SHARED: u32 = 1;

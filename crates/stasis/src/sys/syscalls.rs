@@ -264,3 +264,31 @@ pub fn thread_ids(pid: i32) -> io::Result<Vec<i32>> {
     tids.sort_unstable_by_key(|&t| (t != pid, t));
     Ok(tids)
 }
+
+/// pipe2(2) with O_CLOEXEC: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut ends = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the array we pass.
+    let ret = unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) };
+    check(ret as libc::c_long)?;
+    // SAFETY: the kernel just created these two fds for us; nobody else owns them.
+    Ok(unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) })
+}
+
+/// fcntl(F_SETFL): the status flags (O_NONBLOCK, O_APPEND...) of an open file description.
+pub fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
+    // SAFETY: F_SETFL takes an integer argument.
+    let ret = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags) };
+    check(ret as libc::c_long).map(|_| ())
+}
+
+/// Raises our own soft limit on open files to the hard limit.
+pub fn raise_own_nofile_limit() -> io::Result<()> {
+    // SAFETY: rlimit is plain old data; zeroed is a valid value.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is a valid out-pointer.
+    check(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } as libc::c_long)?;
+    limit.rlim_cur = limit.rlim_max;
+    // SAFETY: `limit` is a valid in-pointer.
+    check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } as libc::c_long).map(|_| ())
+}
