@@ -98,9 +98,9 @@ impl fmt::Display for Exit {
 }
 
 /// True while `pid` names a process, zombies included.
-/// Reaps `pid` if it is a zombie child of ours (waiting up to a second for it to die).
+/// Reaps `pid` if it is (or becomes, within 2 s) a zombie child of ours.
 pub fn reap_if_zombie(pid: i32) {
-    let deadline = Instant::now() + Duration::from_secs(1);
+    let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
         let mut status = 0;
         // SAFETY: `status` is a valid out-pointer; WNOHANG never blocks.
@@ -990,6 +990,23 @@ impl Run {
             "pid {} still exists after being reaped",
             self.pid
         );
+        // The rest of a dumped tree is orphaned when its root dies: as child
+        // subreaper, this test process inherits the zombies and must reap them
+        // (init would), or their pids stay taken.
+        for pid in self.dumped_pids() {
+            if pid != self.pid {
+                reap_if_zombie(pid);
+            }
+        }
+    }
+
+    /// The pids of every process in the dump (from the task-<pid>.img names).
+    pub fn dumped_pids(&self) -> Vec<i32> {
+        list_dir(&self.images())
+            .iter()
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
+            .filter_map(|n| n.strip_prefix("task-")?.strip_suffix(".img")?.parse().ok())
+            .collect()
     }
 
     /// Kills and reaps the process holding the pid (after a dump with --leave-running).

@@ -80,14 +80,19 @@ pub fn start(pid: i32, task: &LoadedTask, all_vmas: &[pb::Vma]) -> Result<Stub, 
         .ok_or_else(|| io::Error::other("no free address range"))
         .step("placing the scratch area")?;
     memory::install_scratch(&mut inj, scratch).step("mapping the scratch area")?;
-    restore_session(&mut inj, pid, task).step("setting the session and process group")?;
+    restore_session(&mut inj, pid, task, None).step("setting the session and process group")?;
     Ok(Stub { pid, inj, scratch })
 }
 
 /// Creates the child `pid` of a stub with an injected clone3, as fork() would:
 /// the child is a copy of the stub (scratch page included), stopped before it
 /// runs an instruction (PTRACE_O_TRACEFORK), and joins its saved session and group.
-pub fn fork_child(parent: &mut Stub, pid: i32, task: &LoadedTask) -> Result<Stub, StepError> {
+pub fn fork_child(
+    parent: &mut Stub,
+    parent_task: &LoadedTask,
+    pid: i32,
+    task: &LoadedTask,
+) -> Result<Stub, StepError> {
     let step = format!("creating process {pid} in process {}", parent.pid);
     ptrace::set_options(
         parent.pid,
@@ -124,7 +129,8 @@ pub fn fork_child(parent: &mut Stub, pid: i32, task: &LoadedTask) -> Result<Stub
         inj: inj.for_thread(pid).step(&step)?,
         scratch: parent.scratch,
     };
-    restore_session(&mut child.inj, pid, task).step("setting the session and process group")?;
+    restore_session(&mut child.inj, pid, task, Some(parent_task.task.pgid))
+        .step("setting the session and process group")?;
     Ok(child)
 }
 
@@ -360,17 +366,30 @@ fn restore_thread(inj: &mut Injector, saved: &pb::ThreadState) -> io::Result<()>
 }
 
 /// A process that led its session or group (as after setsid) leads a new one
-/// with the same id; otherwise it stays in stasis' own (issue: trees).
-fn restore_session(inj: &mut Injector, pid: i32, task: &LoadedTask) -> io::Result<()> {
-    if task.task.sid == pid {
+/// with the same id; one that was in another group of its session than its
+/// parent joins that group (created earlier: parents come first). Otherwise it
+/// keeps what it inherited, which for the root is stasis' own.
+fn restore_session(
+    inj: &mut Injector,
+    pid: i32,
+    task: &LoadedTask,
+    parent_pgid: Option<i32>,
+) -> io::Result<()> {
+    let t = &task.task;
+    if t.sid == pid {
         inj.syscall(libc::SYS_setsid, &[])?;
-    } else if task.task.pgid == pid {
+    } else if t.pgid == pid {
         inj.syscall(libc::SYS_setpgid, &[0, 0])?;
-    } else {
+    } else if parent_pgid.is_some_and(|p| p != t.pgid) {
+        inj.syscall(libc::SYS_setpgid, &[0, t.pgid as u64])
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("joining process group {}: {e}", t.pgid))
+            })?;
+    } else if parent_pgid.is_none() {
         tracing::info!(
             pid,
-            sid = task.task.sid,
-            pgid = task.task.pgid,
+            sid = t.sid,
+            pgid = t.pgid,
             "the session and process group of the original are outside the dump; the process joins stasis' own"
         );
     }

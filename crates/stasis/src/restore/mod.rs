@@ -49,8 +49,10 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
         })?;
     let pid = task.task.pid;
     let comm = task.task.comm.clone();
-    preflight::wait_for_free_pid(pid)?;
-    preflight::check_files(&dump, task)?;
+    for task in &dump.tasks {
+        preflight::wait_for_free_pid(task.task.pid)?;
+        preflight::check_files(&dump, task)?;
+    }
     if opts.detach {
         restore_detached(&dump, pending)?;
     } else {
@@ -210,7 +212,14 @@ fn create_and_build(
                 .ok_or_else(|| RestoreError::Incompatible {
                     what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
                 })?;
-        let created = build::fork_child(parent, child_pid, task);
+        let parent_task = dump
+            .tasks
+            .iter()
+            .find(|t| t.task.pid == ppid)
+            .ok_or_else(|| RestoreError::Incompatible {
+                what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
+            })?;
+        let created = build::fork_child(parent, parent_task, child_pid, task);
         if created.is_ok() {
             guard.pids.push(child_pid);
         }

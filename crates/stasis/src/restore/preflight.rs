@@ -32,7 +32,7 @@ pub fn describe_pid(pid: i32) -> String {
             "{} with parent pid {}, state {}",
             stat.comm, stat.ppid, stat.state
         ),
-        None => "unknown".to_string(),
+        None => "no process has it, but it is still the process group or session id of one: a zombie of the dumped tree may be waiting for its new parent to reap it".to_string(),
     }
 }
 

@@ -1,0 +1,26 @@
+//! End-to-end tests of process trees: a process and all its descendants are dumped together
+//! and restored with their pids, parents, process groups, sessions and the pipes between
+//! them. Same harness and READY/go protocol as `e2e.rs`.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn three_level_tree_with_groups_sessions_and_pipes() {
+    Scenario::c("tree").check();
+}
+
+#[test]
+fn bash_loop_forking_date_and_sleep() {
+    Scenario::c("bash_loop").check();
+}
+
+#[test]
+fn tree_carries_on_after_a_dump_with_leave_running() {
+    let mut run = Scenario::c("tree").start();
+    run.dump_ok(&["--leave-running"]);
+    run.assert_running_unchanged();
+    run.trigger_go();
+    run.expect_success();
+}
