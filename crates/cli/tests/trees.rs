@@ -24,3 +24,8 @@ fn tree_carries_on_after_a_dump_with_leave_running() {
     run.trigger_go();
     run.expect_success();
 }
+
+#[test]
+fn shared_anonymous_memory_stays_shared_between_parent_and_child() {
+    Scenario::c("shared_anon").check();
+}

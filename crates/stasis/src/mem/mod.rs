@@ -143,7 +143,13 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
             end: entry.end,
             prot: entry.prot(),
             map_flags: map_flags as u32,
-            file_offset: if is_file { entry.offset } else { 0 },
+            // Shared anonymous memory is a file too (in shmem): its offset matters
+            // when another process maps the same object.
+            file_offset: if is_file || kind == pb::VmaKind::SharedAnonymous {
+                entry.offset
+            } else {
+                0
+            },
             kind: kind as i32,
             path: if is_file {
                 path.to_string()

@@ -150,6 +150,7 @@ pub fn prepare<'a>(
     dump: &LoadedDump,
     task: &'a LoadedTask,
     files: &super::files::FileTable,
+    shared: &mut memory::SharedAnonymous,
 ) -> Result<Prepared<'a>, StepError> {
     let Stub {
         pid,
@@ -168,7 +169,7 @@ pub fn prepare<'a>(
         .step("closing the stub's files")?;
     memory::unmap_stub(&mut inj, &stub, scratch).step("unmapping the stub")?;
     memory::move_vdso(&mut inj, &stub, &task.mm.vmas, scratch).step("moving the vdso")?;
-    let fixes = memory::map_vmas(&mut inj, task, page_size).step("mapping memory")?;
+    let fixes = memory::map_vmas(&mut inj, task, page_size, shared).step("mapping memory")?;
     memory::fill_pages(&mut inj, task, page_size).step("reading pages from the image")?;
     memory::fix_protections(&mut inj, &fixes).step("setting memory protections")?;
 

@@ -169,11 +169,20 @@ fn needs_pages(task: &LoadedTask, vma: &pb::Vma, page_size: u64) -> bool {
         .any(|run| run.address < vma.end && run.address + run.nr_pages * page_size > vma.start)
 }
 
+/// Shared anonymous memory objects already recreated, by their inode at dump
+/// time: (inode, pid, start, end) of a mapping of each, so that another process
+/// that shared the object maps the same one again (through map_files).
+#[derive(Default)]
+pub struct SharedAnonymous {
+    objects: Vec<(u64, i32, u64, u64)>,
+}
+
 /// Maps every saved VMA; returns the ones whose protection must be set afterwards.
 pub fn map_vmas(
     inj: &mut Injector,
     task: &LoadedTask,
     page_size: u64,
+    shared: &mut SharedAnonymous,
 ) -> io::Result<Vec<(u64, u64, u32)>> {
     let mut file_fds: HashMap<(String, bool), i32> = HashMap::new();
     let mut fix_prot = Vec::new();
@@ -191,8 +200,31 @@ pub fn map_vmas(
                     fix_prot.push((vma.start, len, vma.prot));
                 }
             }
-            let flags = vma.map_flags as u64 | MAP_FIXED_NOREPLACE;
-            let fd = if vma.kind() == pb::VmaKind::File {
+            let mut flags = vma.map_flags as u64 | MAP_FIXED_NOREPLACE;
+            let mut shared_fd = None;
+            if vma.kind() == pb::VmaKind::SharedAnonymous {
+                match shared.objects.iter().find(|o| o.0 == vma.inode) {
+                    Some(&(_, owner, start, end)) => {
+                        let path = format!("/proc/{owner}/map_files/{start:x}-{end:x}");
+                        let fd =
+                            inj.open(&path, libc::O_RDWR | libc::O_CLOEXEC, 0)
+                                .map_err(|e| {
+                                    io::Error::new(
+                                        e.kind(),
+                                        format!("sharing memory with pid {owner} ({path}): {e}"),
+                                    )
+                                })?;
+                        flags &= !(libc::MAP_ANONYMOUS as u64);
+                        shared_fd = Some(fd);
+                    }
+                    None => shared
+                        .objects
+                        .push((vma.inode, inj.remote.tid(), vma.start, vma.end)),
+                }
+            }
+            let fd = if let Some(fd) = shared_fd {
+                fd
+            } else if vma.kind() == pb::VmaKind::File {
                 let shared = vma.map_flags & libc::MAP_SHARED as u32 != 0;
                 let writable = shared
                     && (vma.prot & libc::PROT_WRITE as u32 != 0
@@ -236,6 +268,9 @@ pub fn map_vmas(
                         format!("mapping {:#x}-{:#x} {}: {e}", vma.start, vma.end, vma.name),
                     )
                 })?;
+            if let Some(fd) = shared_fd {
+                inj.close(fd)?;
+            }
             if got != vma.start {
                 return Err(io::Error::other(format!(
                     "mapping {:#x}-{:#x} landed at {got:#x}",

@@ -229,9 +229,10 @@ fn create_and_build(
     let files = files::FileTable::open_all(dump)
         .map_err(|e| step_err(pid, &comm)(("opening files".into(), e)))?;
     let mut prepared = Vec::with_capacity(stubs.len());
+    let mut shared = memory::SharedAnonymous::default();
     for (stub, task) in stubs.into_iter().zip(&dump.tasks) {
         prepared.push(
-            build::prepare(stub, dump, task, &files)
+            build::prepare(stub, dump, task, &files, &mut shared)
                 .map_err(step_err(task.task.pid, &task.task.comm))?,
         );
     }
