@@ -29,3 +29,8 @@ fn tree_carries_on_after_a_dump_with_leave_running() {
 fn shared_anonymous_memory_stays_shared_between_parent_and_child() {
     Scenario::c("shared_anon").check();
 }
+
+#[test]
+fn zombies_stay_zombies_with_their_exit_status() {
+    Scenario::c("zombies").check();
+}

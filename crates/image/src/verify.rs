@@ -237,7 +237,7 @@ pub(crate) fn check_task(entry: &pb::TaskEntry, task: &pb::TaskImage) -> Result<
             found: task.ppid,
         });
     }
-    if task.threads.is_empty() {
+    if task.threads.is_empty() && task.zombie.is_none() {
         return Err(Inconsistency::NoThreads { pid });
     }
     let mut tids = HashSet::new();

@@ -71,6 +71,18 @@ pub enum DumpError {
 }
 
 impl DumpError {
+    /// Wraps an io::Error of `what` we were doing to task `pid` (for `map_err`).
+    pub fn task(pid: i32, comm: &str, what: &str) -> impl FnOnce(std::io::Error) -> DumpError {
+        let comm = comm.to_string();
+        let what = what.to_string();
+        move |source| DumpError::Task {
+            pid,
+            comm,
+            what,
+            source,
+        }
+    }
+
     /// True when the dump was refused because the tree holds something unsupported.
     pub fn is_unsupported(&self) -> bool {
         matches!(self, DumpError::Unsupported { .. })

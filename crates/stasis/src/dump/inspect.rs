@@ -215,10 +215,30 @@ pub fn discover_tree(root: i32) -> Result<Vec<i32>, DumpError> {
 
 /// Inspects every process of a tree; refuses with every blocker of every
 /// process at once, including pipes shared with processes outside the tree.
-pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<Vec<Inspection>, DumpError> {
+/// Whether `pid` is a zombie (exited, not yet reaped by its parent).
+pub fn is_zombie(pid: i32) -> bool {
+    read_stat(pid).map(|s| s.state == 'Z').unwrap_or(false)
+}
+
+/// The live processes of a tree and its zombies (which have no state to inspect).
+pub struct TreeInspection {
+    pub live: Vec<Inspection>,
+    pub zombies: Vec<Stat>,
+}
+
+pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, DumpError> {
     let mut blockers = Vec::new();
     let mut inspections = Vec::new();
+    let mut zombies = Vec::new();
     for &pid in pids {
+        if pid != pids[0] {
+            if let Ok(stat) = read_stat(pid) {
+                if stat.state == 'Z' {
+                    zombies.push(stat);
+                    continue;
+                }
+            }
+        }
         match inspect(pid, frozen_by_us) {
             Ok(inspection) => inspections.push(inspection),
             Err(DumpError::Unsupported { blockers: more }) => blockers.extend(more),
@@ -229,7 +249,10 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<Vec<Inspection>,
     }
     blockers.extend(pipe_blockers(&inspections, pids));
     if blockers.is_empty() {
-        Ok(inspections)
+        Ok(TreeInspection {
+            live: inspections,
+            zombies,
+        })
     } else {
         Err(DumpError::Unsupported { blockers })
     }

@@ -40,7 +40,7 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     tracing::debug!(root, "inspecting");
     let tree_before = inspect::discover_tree(root)?;
     let before = inspect::inspect_tree(&tree_before, false)?;
-    let comm = before[0].stat.comm.clone();
+    let comm = before.live[0].stat.comm.clone();
     let mut writer = ImageWriter::create(&opts.dir, opts.force)?;
 
     let freeze_start = Instant::now();
@@ -53,19 +53,11 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let pids: Vec<i32> = frozen.iter().map(|f| f.pid).collect();
     tracing::debug!(root, tasks = pids.len(), ?freezing_time, "frozen");
     // The tree may have changed between the check and the freeze.
-    let inspections = inspect::inspect_tree(&pids, true)?;
+    let tree = inspect::inspect_tree(&inspect::discover_tree(root)?, true)?;
+    let inspections = tree.live;
     let page_size = crate::sys::syscalls::page_size() as u64;
 
-    let task_err = |pid: i32, comm: &str, what: &str| {
-        let comm = comm.to_string();
-        let what = what.to_string();
-        move |source| DumpError::Task {
-            pid,
-            comm,
-            what,
-            source,
-        }
-    };
+    let task_err = DumpError::task;
 
     // Files: one record per open file description in the whole tree.
     let all_fds: Vec<(i32, &[(files::FdProbe, files::FileKind)])> = inspections
@@ -130,6 +122,12 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
             comm: comm.to_string(),
         });
     }
+    for zombie in &tree.zombies {
+        entries.push(write_zombie(&mut writer, zombie)?);
+    }
+    // Parents before children, as discovered.
+    let order = inspect::discover_tree(root)?;
+    entries.sort_by_key(|e| order.iter().position(|p| *p == e.pid).unwrap_or(usize::MAX));
     writer.write_image(
         stasis_image::files_image_name(),
         ImageKind::Files,
@@ -199,6 +197,7 @@ fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
             .iter()
             .copied()
             .filter(|p| !frozen.iter().any(|f| f.pid == *p))
+            .filter(|p| *p == root || !inspect::is_zombie(*p))
             .collect();
         if new.is_empty() {
             // Root first, then in discovery (breadth-first) order: parents before children.
@@ -206,6 +205,10 @@ fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
             return Ok(frozen);
         }
         for pid in new {
+            // A zombie cannot be seized; it is saved from /proc alone.
+            if pid != root && inspect::is_zombie(pid) {
+                continue;
+            }
             match FrozenTask::freeze(pid) {
                 Ok(task) => frozen.push(task),
                 // It exited meanwhile; the next scan will not list it.
@@ -309,4 +312,59 @@ fn collect_pipes(
         )?);
     }
     Ok(pipes)
+}
+
+/// Images of a zombie: who it was and how it ended; no memory, no files.
+fn write_zombie(
+    writer: &mut ImageWriter,
+    stat: &crate::proc::stat::Stat,
+) -> Result<pb::TaskEntry, DumpError> {
+    let pid = stat.pid;
+    let status = stat.exit_code;
+    let zombie = if status & 0x7f == 0 {
+        pb::Zombie {
+            exit_code: (status >> 8) & 0xff,
+            signal: 0,
+        }
+    } else {
+        pb::Zombie {
+            exit_code: 0,
+            signal: status & 0x7f,
+        }
+    };
+    let task = pb::TaskImage {
+        pid,
+        ppid: stat.ppid,
+        pgid: stat.pgid,
+        sid: stat.sid,
+        comm: stat.comm.clone(),
+        exit_signal: stat.exit_signal,
+        zombie: Some(zombie),
+        ..Default::default()
+    };
+    writer.write_image(&stasis_image::task_image_name(pid), ImageKind::Task, &task)?;
+    writer.write_image(
+        &stasis_image::mm_image_name(pid),
+        ImageKind::Mm,
+        &pb::MmImage {
+            pid,
+            ..Default::default()
+        },
+    )?;
+    writer.write_image(
+        &stasis_image::fd_table_image_name(pid),
+        ImageKind::FdTable,
+        &pb::FdTableImage {
+            pid,
+            fds: Vec::new(),
+        },
+    )?;
+    let pages_name = stasis_image::pages_image_name(pid);
+    drop(writer.create_raw(&pages_name)?);
+    writer.record_raw(&pages_name, Some(0))?;
+    Ok(pb::TaskEntry {
+        pid,
+        ppid: stat.ppid,
+        comm: stat.comm.clone(),
+    })
 }

@@ -23,15 +23,7 @@ struct Injected {
 }
 
 fn io_err(frozen: &FrozenTask, comm: &str, what: &str) -> impl FnOnce(std::io::Error) -> DumpError {
-    let pid = frozen.pid;
-    let comm = comm.to_string();
-    let what = what.to_string();
-    move |source| DumpError::Task {
-        pid,
-        comm,
-        what,
-        source,
-    }
+    DumpError::task(frozen.pid, comm, what)
 }
 
 /// The task image, and the task's current program break.
@@ -97,6 +89,7 @@ pub fn collect_task(
         no_new_privs: status.no_new_privs,
         exit_signal: insp.stat.exit_signal,
         itimers: injected.itimers,
+        zombie: None,
     };
     Ok((image, injected.brk))
 }

@@ -23,6 +23,8 @@ pub struct Stat {
     pub arg_end: u64,
     pub env_start: u64,
     pub env_end: u64,
+    /// Exit status as waitpid reports it (meaningful for zombies).
+    pub exit_code: i32,
 }
 
 /// PF_KTHREAD in `Stat::flags`.
@@ -78,6 +80,7 @@ pub fn parse_stat(text: &str) -> Result<Stat, ParseError> {
         arg_end: num(49)?,
         env_start: num(50)?,
         env_end: num(51)?,
+        exit_code: num(52).unwrap_or(0) as i32,
     })
 }
 

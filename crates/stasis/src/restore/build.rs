@@ -252,6 +252,42 @@ pub fn prepare<'a>(
     Ok(Prepared { pid, threads })
 }
 
+/// Ends a stub the way the saved zombie ended (exit code or signal), leaving it
+/// for its restored parent to reap.
+pub fn make_zombie(mut stub: Stub, task: &LoadedTask) -> Result<(), StepError> {
+    let Some(zombie) = task.task.zombie else {
+        return Ok(());
+    };
+    let pid = stub.pid;
+    let step = format!("ending process {pid} as a zombie");
+    if zombie.signal == 0 {
+        // The task exits inside this syscall: the error that reports it is the success.
+        let _ = stub
+            .inj
+            .syscall(libc::SYS_exit_group, &[zombie.exit_code as u64]);
+        return Ok(());
+    }
+    // Die by the same signal: default action, unblocked, no core file.
+    stub.inj.reset();
+    let no_core = stub.inj.put(&u64s(&[0, 0])).step(&step)?;
+    stub.inj
+        .syscall(
+            inject::SYS_prlimit64,
+            &[0, libc::RLIMIT_CORE as u64, no_core, 0],
+        )
+        .step(&step)?;
+    let default = stub.inj.put(&u64s(&[0, 0, 0, 0])).step(&step)?;
+    stub.inj
+        .syscall(
+            inject::SYS_rt_sigaction,
+            &[zombie.signal as u64, default, 0, 8],
+        )
+        .step(&step)?;
+    ptrace::set_sigmask(pid, 0).step(&step)?;
+    ptrace::detach(pid, zombie.signal).step(&step)?;
+    Ok(())
+}
+
 /// Sets the final registers and signal masks of every thread, and lets them run.
 pub fn resume(prepared: Prepared<'_>) -> Result<(), StepError> {
     for (saved, _) in &prepared.threads {

@@ -51,7 +51,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     let comm = task.task.comm.clone();
     for task in &dump.tasks {
         preflight::wait_for_free_pid(task.task.pid)?;
-        preflight::check_files(&dump, task)?;
+        if task.task.zombie.is_none() {
+            preflight::check_files(&dump, task)?;
+        }
     }
     if opts.detach {
         restore_detached(&dump, pending)?;
@@ -229,15 +231,23 @@ fn create_and_build(
     let files = files::FileTable::open_all(dump)
         .map_err(|e| step_err(pid, &comm)(("opening files".into(), e)))?;
     let mut prepared = Vec::with_capacity(stubs.len());
+    let mut zombies = Vec::new();
     let mut shared = memory::SharedAnonymous::default();
     for (stub, task) in stubs.into_iter().zip(&dump.tasks) {
-        prepared.push(
-            build::prepare(stub, dump, task, &files, &mut shared)
-                .map_err(step_err(task.task.pid, &task.task.comm))?,
-        );
+        if task.task.zombie.is_some() {
+            zombies.push((stub, task));
+            continue;
+        }
+        let ready = build::prepare(stub, dump, task, &files, &mut shared)
+            .map_err(step_err(task.task.pid, &task.task.comm))?;
+        prepared.push((ready, task));
     }
     before_resume().map_err(|e| step_err(pid, &comm)(("verifying the page images".into(), e)))?;
-    for (ready, task) in prepared.into_iter().zip(&dump.tasks) {
+    // Zombies end before anyone runs, so their parents find them dead, as before.
+    for (stub, task) in zombies {
+        build::make_zombie(stub, task).map_err(step_err(task.task.pid, &task.task.comm))?;
+    }
+    for (ready, task) in prepared {
         build::resume(ready).map_err(step_err(task.task.pid, &task.task.comm))?;
     }
     guard.armed = false;
