@@ -128,6 +128,11 @@ fn interval_timers() {
 }
 
 #[test]
+fn posix_timers() {
+    Scenario::c("posix_timers").flags(&["-lrt"]).check();
+}
+
+#[test]
 fn sigaltstack() {
     Scenario::c("sigaltstack").check();
 }

@@ -127,15 +127,6 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             "stopped (SIGSTOP'd) processes are not supported yet",
         );
     }
-    let timers = read_proc(pid, &comm, "timers").unwrap_or_default();
-    let timer_count = timers.lines().filter(|l| l.starts_with("ID:")).count();
-    if timer_count > 0 {
-        block(
-            "task",
-            &format!("{timer_count} POSIX timer(s) (timer_create)"),
-            "POSIX timers are not supported yet",
-        );
-    }
     let cwd = read_link(pid, &comm, "cwd")?;
     let root = read_link(pid, &comm, "root")?;
     let exe = read_link(pid, &comm, "exe")?;

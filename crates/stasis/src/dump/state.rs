@@ -20,6 +20,7 @@ struct Injected {
     dumpable: i32,
     securebits: u32,
     itimers: Vec<pb::IntervalTimer>,
+    posix_timers: Vec<pb::PosixTimer>,
 }
 
 fn io_err(frozen: &FrozenTask, comm: &str, what: &str) -> impl FnOnce(std::io::Error) -> DumpError {
@@ -90,6 +91,7 @@ pub fn collect_task(
         exit_signal: insp.stat.exit_signal,
         itimers: injected.itimers,
         zombie: None,
+        posix_timers: injected.posix_timers,
     };
     Ok((image, injected.brk))
 }
@@ -167,7 +169,36 @@ fn query_by_injection(frozen: &FrozenTask, comm: &str) -> Result<Injected, DumpE
                 });
             }
         }
+        let listed = std::fs::read_to_string(format!("/proc/{}/timers", frozen.pid))?;
+        let listed = crate::proc::timers::parse_timers(&listed)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut posix_timers = Vec::new();
+        for timer in listed {
+            inj.reset();
+            let out = inj.reserve(32)?;
+            inj.syscall(libc::SYS_timer_gettime, &[timer.id as u64, out])?;
+            let raw = inj.read(out, 32)?;
+            let word =
+                |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            let overrun = inj.syscall(libc::SYS_timer_getoverrun, &[timer.id as u64])? as i32;
+            posix_timers.push(pb::PosixTimer {
+                id: timer.id,
+                clock: timer.clock,
+                signo: timer.signo,
+                sigev_value: timer.sigev_value,
+                notify: timer.notify,
+                notify_tid: if timer.notify & 4 != 0 {
+                    timer.target
+                } else {
+                    0
+                },
+                interval_ns: word(0) * 1_000_000_000 + word(1),
+                value_ns: word(2) * 1_000_000_000 + word(3),
+                overrun,
+            });
+        }
         Ok(Injected {
+            posix_timers,
             brk,
             sigactions,
             pdeathsig,

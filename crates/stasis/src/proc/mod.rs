@@ -7,6 +7,7 @@ pub mod maps;
 pub mod pagemap;
 pub mod stat;
 pub mod status;
+pub mod timers;
 
 /// Why a /proc file could not be understood.
 #[derive(Debug, thiserror::Error)]

@@ -231,6 +231,7 @@ pub fn prepare<'a>(
     for (saved, own) in extra.iter_mut() {
         queue_thread_signals(own, pid, saved).step("queueing pending signals")?;
     }
+    restore_posix_timers(&mut inj, task).step("recreating POSIX timers")?;
     // Timers last, so that they lose as little time as possible to the restore.
     for timer in &task.task.itimers {
         let tv = |us: u64| [us / 1_000_000, us % 1_000_000];
@@ -304,6 +305,56 @@ pub fn resume(prepared: Prepared<'_>) -> Result<(), StepError> {
             prepared.pid, saved.tid
         ))?;
     }
+    Ok(())
+}
+
+/// POSIX timers with their ids (PR_TIMER_CREATE_RESTORE_IDS makes timer_create
+/// take the id we pass), notification, interval and remaining time.
+fn restore_posix_timers(inj: &mut Injector, task: &LoadedTask) -> io::Result<()> {
+    const PR_TIMER_CREATE_RESTORE_IDS: u64 = 77;
+    if task.task.posix_timers.is_empty() {
+        return Ok(());
+    }
+    inj.syscall(
+        inject::SYS_prctl,
+        &[PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0],
+    )
+    .map_err(|e| io::Error::new(e.kind(), format!("PR_TIMER_CREATE_RESTORE_IDS: {e}")))?;
+    for timer in &task.task.posix_timers {
+        let what = |e: io::Error| io::Error::new(e.kind(), format!("timer {}: {e}", timer.id));
+        inj.reset();
+        // struct sigevent: value, signo, notify, then the union (tid first), 64 bytes.
+        let mut event = vec![0u8; 64];
+        event[0..8].copy_from_slice(&timer.sigev_value.to_le_bytes());
+        event[8..12].copy_from_slice(&timer.signo.to_le_bytes());
+        event[12..16].copy_from_slice(&timer.notify.to_le_bytes());
+        event[16..20].copy_from_slice(&timer.notify_tid.to_le_bytes());
+        let event_addr = inj.put(&event)?;
+        let id_addr = inj.put(&(timer.id as u64).to_le_bytes())?;
+        inj.syscall(
+            libc::SYS_timer_create,
+            &[timer.clock as u64, event_addr, id_addr],
+        )
+        .map_err(what)?;
+        let got = inj.read(id_addr, 4)?;
+        let got = i32::from_le_bytes(got[0..4].try_into().unwrap_or([0; 4]));
+        if got != timer.id {
+            return Err(io::Error::other(format!(
+                "timer {} came back as {got}",
+                timer.id
+            )));
+        }
+        if timer.value_ns != 0 {
+            let ts = |ns: u64| [ns / 1_000_000_000, ns % 1_000_000_000];
+            let spec = inj.put(&u64s(&[ts(timer.interval_ns), ts(timer.value_ns)].concat()))?;
+            inj.syscall(libc::SYS_timer_settime, &[timer.id as u64, 0, spec, 0])
+                .map_err(what)?;
+        }
+    }
+    inj.syscall(
+        inject::SYS_prctl,
+        &[PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0],
+    )?;
     Ok(())
 }
 
