@@ -34,3 +34,8 @@ fn shared_anonymous_memory_stays_shared_between_parent_and_child() {
 fn zombies_stay_zombies_with_their_exit_status() {
     Scenario::c("zombies").check();
 }
+
+#[test]
+fn a_stopped_child_stays_stopped_and_continues_on_sigcont() {
+    Scenario::c("stopped_child").check();
+}

@@ -120,11 +120,11 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             "processes in a child pid namespace are not supported yet",
         );
     }
-    if !frozen_by_us && (stat.state == 'T' || stat.state == 't') {
+    if !frozen_by_us && stat.state == 't' {
         block(
             "task",
-            "stopped process",
-            "stopped (SIGSTOP'd) processes are not supported yet",
+            "traced process",
+            "the process is stopped by a debugger; detach it first",
         );
     }
     let cwd = read_link(pid, &comm, "cwd")?;

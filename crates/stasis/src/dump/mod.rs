@@ -75,7 +75,12 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     for ((task, inspection), fd_table) in frozen.iter().zip(&inspections).zip(fd_tables) {
         let pid = task.pid;
         let comm = inspection.stat.comm.as_str();
-        let (task_image, brk) = state::collect_task(task, inspection)?;
+        let (mut task_image, brk) = state::collect_task(task, inspection)?;
+        // Stopped by job control before we froze it (our own stop shows as 't').
+        task_image.stopped = before
+            .live
+            .iter()
+            .any(|b| b.stat.pid == pid && b.stat.state == 'T');
         let (mm_fields, auxv) = state::collect_mm(task, inspection, brk)?;
         tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "task state collected");
 

@@ -92,6 +92,7 @@ pub fn collect_task(
         itimers: injected.itimers,
         zombie: None,
         posix_timers: injected.posix_timers,
+        stopped: false,
     };
     Ok((image, injected.brk))
 }

@@ -44,6 +44,7 @@ pub struct Stub {
 /// A task whose state is all in place, stopped, waiting for [`resume`].
 pub struct Prepared<'a> {
     pid: i32,
+    stopped: bool,
     threads: Vec<(&'a pb::ThreadState, Injector)>,
 }
 
@@ -250,7 +251,11 @@ pub fn prepare<'a>(
 
     let mut threads = vec![(thread, inj)];
     threads.extend(extra);
-    Ok(Prepared { pid, threads })
+    Ok(Prepared {
+        pid,
+        stopped: task.task.stopped,
+        threads,
+    })
 }
 
 /// Ends a stub the way the saved zombie ended (exit code or signal), leaving it
@@ -300,7 +305,13 @@ pub fn resume(prepared: Prepared<'_>) -> Result<(), StepError> {
         ptrace::set_sigmask(tid, saved.sigmask).step(&step("setting the signal mask"))?;
     }
     for (saved, _) in prepared.threads.iter().rev() {
-        ptrace::detach(saved.tid, 0).step(&format!(
+        // A job-control-stopped process stops again as it leaves our hands.
+        let signal = if prepared.stopped && saved.tid == prepared.pid {
+            libc::SIGSTOP
+        } else {
+            0
+        };
+        ptrace::detach(saved.tid, signal).step(&format!(
             "resuming process {} thread {}",
             prepared.pid, saved.tid
         ))?;

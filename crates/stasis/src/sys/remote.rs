@@ -87,8 +87,19 @@ impl Remote {
         }
         ptrace::set_regs(self.tid, &regs)?;
         ptrace::single_step(self.tid)?;
+        let mut retraps = 0;
         loop {
             match waitpid(self.tid, 0)? {
+                // A job-control stop trap (the task was stopped, or an interrupt
+                // was still pending) before the syscall ran: step again.
+                WaitStatus::Stopped { event, .. }
+                    if event == ptrace::PTRACE_EVENT_STOP && retraps < 16 =>
+                {
+                    retraps += 1;
+                    ptrace::set_regs(self.tid, &regs)?;
+                    ptrace::single_step(self.tid)?;
+                    continue;
+                }
                 // A ptrace event (e.g. PTRACE_EVENT_CLONE of an injected clone3):
                 // the syscall is not finished yet, step on to its end.
                 WaitStatus::Stopped {
