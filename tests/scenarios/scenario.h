@@ -141,4 +141,19 @@ __attribute__((unused)) static long check_pattern(const void *p, size_t len, uin
 	return -1;
 }
 
+/* The state letter of a process from /proc/<pid>/stat ('R', 'S', 'T', 'Z'...), or '?'. */
+__attribute__((unused)) static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return '?';
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *close = strrchr(buf, ')');
+	return close && close[1] == ' ' ? close[2] : '?';
+}
+
 #endif

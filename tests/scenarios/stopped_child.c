@@ -6,20 +6,6 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-static char state_of(pid_t pid)
-{
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return '?';
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *close = strrchr(buf, ')');
-	return close && close[1] == ' ' ? close[2] : '?';
-}
-
 int main(void)
 {
 	volatile uint64_t *counter =
@@ -40,8 +26,8 @@ int main(void)
 	SETUP(waitpid(child, &status, WUNTRACED) == child && WIFSTOPPED(status));
 	ready();
 	wait_for_go();
-	if (state_of(child) != 'T')
-		fail("the child is in state %c after restore, expected T (stopped)", state_of(child));
+	if (proc_state(child) != 'T')
+		fail("the child is in state %c after restore, expected T (stopped)", proc_state(child));
 	uint64_t frozen = *counter;
 	usleep(300000);
 	if (*counter != frozen)

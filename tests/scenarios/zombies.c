@@ -7,16 +7,7 @@
 
 static int is_zombie(pid_t pid)
 {
-	char path[64], buf[256];
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *close = strrchr(buf, ')');
-	return close && close[1] == ' ' && close[2] == 'Z';
+	return proc_state(pid) == 'Z';
 }
 
 int main(void)

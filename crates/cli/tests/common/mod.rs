@@ -975,6 +975,18 @@ impl Run {
 
     /// Reaps the original after a dump without --leave-running: it must have been SIGKILLed, and
     /// its pid must be free afterwards.
+    /// The dump must be refused (exit 3) with a message holding each group of
+    /// `mentions`; the process must run on unchanged, with no finished image left.
+    pub fn expect_refused(&mut self, mentions: &[&[&str]]) {
+        let output = self.dump(&[]);
+        output.assert_clean_failure(&[3], mentions);
+        self.assert_running_unchanged();
+        assert!(
+            !self.images().join("inventory.img").exists(),
+            "a refused dump must not leave a complete image behind"
+        );
+    }
+
     pub fn reap_dumped(&mut self) {
         let exit =
             wait_pid(self.pid, EXIT_TIMEOUT).unwrap_or_else(|e| panic!("after the dump: {e}"));
