@@ -52,3 +52,20 @@ fn a_tree_with_a_child_in_another_pid_namespace_is_refused_and_runs_on() {
     run.trigger_go();
     run.expect_success();
 }
+
+#[test]
+fn memory_shared_copy_on_write_after_fork_is_not_multiplied() {
+    let mut run = Scenario::c("cow_children").start();
+    run.dump_ok(&[]);
+    // 128 MiB in the parent, four children sharing it: the children must not
+    // save the pages they still share (each wrote 1 MiB of its own).
+    let size = dir_size(&run.images());
+    assert!(
+        size < 160 << 20,
+        "the dump of a 128 MiB parent with 4 children sharing its memory takes {size} bytes"
+    );
+    run.reap_dumped();
+    run.restore_detached();
+    run.trigger_go();
+    run.expect_success();
+}

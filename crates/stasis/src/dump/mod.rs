@@ -72,6 +72,10 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let mut memory_dump_time = std::time::Duration::ZERO;
     let mut memory_write_time = std::time::Duration::ZERO;
     let mut entries = Vec::new();
+    // Parents' page frames and VMAs, so that children save only what they no
+    // longer share with them copy-on-write (parents come first).
+    let mut frames_of: std::collections::HashMap<i32, pages::Frames> = Default::default();
+    let mut vmas_of: std::collections::HashMap<i32, Vec<pb::Vma>> = Default::default();
     for ((task, inspection), fd_table) in frozen.iter().zip(&inspections).zip(fd_tables) {
         let pid = task.pid;
         let comm = inspection.stat.comm.as_str();
@@ -85,8 +89,38 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         tracing::debug!(pid, elapsed = ?freeze_start.elapsed(), "task state collected");
 
         let mem_start = Instant::now();
-        let (runs, page_stats) = pages::scan(pid, &inspection.vmas, page_size)
-            .map_err(task_err(pid, comm, "reading the page map"))?;
+        let mut vmas: Vec<pb::Vma> = inspection.vmas.iter().map(|p| p.vma.clone()).collect();
+        let parent = inspection.stat.ppid;
+        let inheritance = match (frames_of.get(&parent), vmas_of.get(&parent)) {
+            (Some(parent_frames), Some(parent_vmas)) => {
+                let mut ranges = Vec::new();
+                for vma in vmas.iter_mut() {
+                    if same_private_mapping(vma, parent_vmas) {
+                        vma.inherited = true;
+                        ranges.push((vma.start, vma.end));
+                    }
+                }
+                Some(pages::Inheritance {
+                    vmas: ranges,
+                    parent_frames,
+                })
+            }
+            _ => None,
+        };
+        let has_children = inspections.iter().any(|i| i.stat.ppid == pid);
+        let scan = pages::scan(
+            pid,
+            &inspection.vmas,
+            page_size,
+            has_children,
+            inheritance.as_ref(),
+        )
+        .map_err(task_err(pid, comm, "reading the page map"))?;
+        let (runs, page_stats) = (scan.runs, scan.stats);
+        if has_children {
+            frames_of.insert(pid, scan.frames);
+            vmas_of.insert(pid, vmas.clone());
+        }
         let pages_name = stasis_image::pages_image_name(pid);
         let mut pages_file = writer.create_raw(&pages_name)?;
         memory_dump_time += mem_start.elapsed();
@@ -102,8 +136,9 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
 
         let mm_image = pb::MmImage {
             pid,
-            vmas: inspection.vmas.iter().map(|p| p.vma.clone()).collect(),
+            vmas,
             pages: runs.iter().map(|(run, _)| *run).collect(),
+            discard: scan.discard,
             fields: Some(mm_fields),
             auxv,
             exe_path: inspection.exe.clone(),
@@ -372,4 +407,25 @@ fn write_zombie(
         ppid: stat.ppid,
         comm: stat.comm.clone(),
     })
+}
+
+/// Whether `vma` is a private mapping that the parent has too, at the same place
+/// and of the same object: the child can inherit it by fork at restore.
+fn same_private_mapping(vma: &pb::Vma, parent_vmas: &[pb::Vma]) -> bool {
+    let private = vma.map_flags & libc::MAP_PRIVATE as u32 != 0;
+    let kind_ok = matches!(
+        vma.kind(),
+        pb::VmaKind::Anonymous | pb::VmaKind::Heap | pb::VmaKind::Stack | pb::VmaKind::File
+    );
+    private
+        && kind_ok
+        && parent_vmas.iter().any(|p| {
+            p.start == vma.start
+                && p.end == vma.end
+                && p.map_flags == vma.map_flags
+                && p.kind == vma.kind
+                && p.path == vma.path
+                && p.file_offset == vma.file_offset
+                && p.inode == vma.inode
+        })
 }

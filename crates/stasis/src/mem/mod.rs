@@ -160,6 +160,7 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
             dev: libc::makedev(entry.dev_major, entry.dev_minor),
             inode: entry.inode,
             vm_flags: vm_flags.to_string(),
+            inherited: false,
         },
         pages,
     })

@@ -34,15 +34,53 @@ pub struct SavedPages {
     pub crc32c: u32,
 }
 
+/// Physical frames of a parent's private pages, by address (from the pagemap).
+pub type Frames = std::collections::HashMap<u64, u64>;
+
+/// What a child shares with its (dumped) parent: its VMAs that the parent has
+/// too, and the parent's frames. A page of such a VMA that still sits in the
+/// same frame as the parent's is shared copy-on-write: the parent saves it.
+pub struct Inheritance<'a> {
+    pub vmas: Vec<(u64, u64)>,
+    pub parent_frames: &'a Frames,
+}
+
+/// What the scan found.
+pub struct Scan {
+    pub runs: Vec<(pb::PageRun, bool)>,
+    pub stats: PageStats,
+    /// The frame of every private page with data (when asked for).
+    pub frames: Frames,
+    /// Pages of inherited VMAs the parent has and this task does not.
+    pub discard: Vec<pb::PageRun>,
+}
+
+/// Appends page `addr` to a list of runs, extending the last run when contiguous.
+fn push_page(runs: &mut Vec<pb::PageRun>, addr: u64, page_size: u64) {
+    match runs.last_mut() {
+        Some(run) if run.address + run.nr_pages * page_size == addr => run.nr_pages += 1,
+        _ => runs.push(pb::PageRun {
+            address: addr,
+            nr_pages: 1,
+        }),
+    }
+}
+
 /// Finds the runs of pages that hold data, VMA by VMA.
 pub fn scan(
     pid: i32,
     plans: &[VmaPlan],
     page_size: u64,
-) -> io::Result<(Vec<(pb::PageRun, bool)>, PageStats)> {
+    record_frames: bool,
+    inheritance: Option<&Inheritance<'_>>,
+) -> io::Result<Scan> {
     let pagemap_file = File::open(format!("/proc/{pid}/pagemap"))?;
-    let mut runs: Vec<(pb::PageRun, bool)> = Vec::new();
-    let mut stats = PageStats::default();
+    let mut found = Scan {
+        runs: Vec::new(),
+        stats: PageStats::default(),
+        frames: Frames::new(),
+        discard: Vec::new(),
+    };
     let mut buf = vec![0u8; (PAGEMAP_CHUNK * 8) as usize];
     for plan in plans {
         let keep: fn(u64) -> bool = match plan.pages {
@@ -50,42 +88,58 @@ pub fn scan(
             PagePolicy::Private => pagemap::private_page_has_data,
             PagePolicy::Shared => pagemap::shared_page_has_data,
         };
+        let private = plan.pages == PagePolicy::Private;
+        let inherited =
+            inheritance.filter(|inh| private && inh.vmas.contains(&(plan.vma.start, plan.vma.end)));
         let readable = plan.vma.prot & libc::PROT_READ as u32 != 0;
+        let mut own: Vec<pb::PageRun> = Vec::new();
+        let mut present = std::collections::HashSet::new();
         let first = plan.vma.start / page_size;
         let last = plan.vma.end / page_size;
         let mut page = first;
-        let mut open_run: Option<pb::PageRun> = None;
         while page < last {
             let count = (last - page).min(PAGEMAP_CHUNK);
             let bytes = &mut buf[..(count * 8) as usize];
             pagemap_file.read_exact_at(bytes, page * 8)?;
             for (i, entry) in pagemap::decode(bytes).enumerate() {
-                stats.scanned += 1;
+                found.stats.scanned += 1;
                 let addr = (page + i as u64) * page_size;
-                if keep(entry) {
-                    match open_run.as_mut() {
-                        Some(run) => run.nr_pages += 1,
-                        None => {
-                            open_run = Some(pb::PageRun {
-                                address: addr,
-                                nr_pages: 1,
-                            })
-                        }
-                    }
-                } else {
-                    stats.skipped += 1;
-                    if let Some(run) = open_run.take() {
-                        runs.push((run, readable));
+                if !keep(entry) {
+                    found.stats.skipped += 1;
+                    continue;
+                }
+                let frame = pagemap::frame(entry);
+                if private && record_frames && frame != 0 {
+                    found.frames.insert(addr, frame);
+                }
+                if let Some(inh) = inherited {
+                    present.insert(addr);
+                    if frame != 0 && inh.parent_frames.get(&addr) == Some(&frame) {
+                        found.stats.skipped += 1;
+                        continue;
                     }
                 }
+                push_page(&mut own, addr, page_size);
             }
             page += count;
         }
-        if let Some(run) = open_run.take() {
-            runs.push((run, readable));
+        found
+            .runs
+            .extend(own.into_iter().map(|run| (run, readable)));
+        if let Some(inh) = inherited {
+            let mut gone: Vec<u64> = inh
+                .parent_frames
+                .keys()
+                .copied()
+                .filter(|a| *a >= plan.vma.start && *a < plan.vma.end && !present.contains(a))
+                .collect();
+            gone.sort_unstable();
+            for addr in gone {
+                push_page(&mut found.discard, addr, page_size);
+            }
         }
     }
-    Ok((runs, stats))
+    Ok(found)
 }
 
 /// One buffer's worth of pieces of runs: (address, length, readable).

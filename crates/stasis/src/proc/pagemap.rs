@@ -18,6 +18,15 @@ pub fn shared_page_has_data(entry: u64) -> bool {
     entry & (PRESENT | SWAPPED) != 0
 }
 
+/// The page frame number of a present page (0 when the kernel hides it).
+pub fn frame(entry: u64) -> u64 {
+    if entry & PRESENT != 0 {
+        entry & ((1 << 55) - 1)
+    } else {
+        0
+    }
+}
+
 /// Decodes a little-endian pagemap buffer into entries.
 pub fn decode(bytes: &[u8]) -> impl Iterator<Item = u64> + '_ {
     bytes.chunks_exact(8).map(|c| {

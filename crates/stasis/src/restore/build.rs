@@ -146,33 +146,54 @@ fn wait_stopped(tid: i32) -> io::Result<()> {
 }
 
 /// Turns a stub into the saved task, up to (not including) letting it run.
+/// Replaces the stub's memory with the task's saved memory. A child forked
+/// from an already restored parent keeps the VMAs it inherited (with the pages
+/// it still shares with the parent) and only writes its own pages.
+pub fn restore_memory(
+    stub: &mut Stub,
+    dump: &LoadedDump,
+    task: &LoadedTask,
+    shared: &mut memory::SharedAnonymous,
+) -> Result<(), StepError> {
+    let page_size = dump.inventory.page_size as u64;
+    let (pid, scratch, inj) = (stub.pid, stub.scratch, &mut stub.inj);
+    let current = memory::stub_maps(pid).step("reading the stub's mappings")?;
+    inj.syscall(inject::SYS_close_range, &[0, u32::MAX as u64, 0])
+        .step("closing the stub's files")?;
+    let keep: Vec<(u64, u64)> = task
+        .mm
+        .vmas
+        .iter()
+        .filter(|v| v.inherited)
+        .map(|v| (v.start, v.end))
+        .collect();
+    memory::unmap_stub(inj, &current, scratch, &keep).step("unmapping the stub")?;
+    memory::move_vdso(inj, &current, &task.mm.vmas, scratch).step("moving the vdso")?;
+    let fixes = memory::map_vmas(inj, task, page_size, shared).step("mapping memory")?;
+    memory::fill_pages(inj, task, page_size).step("reading pages from the image")?;
+    memory::discard_pages(inj, task, page_size).step("emptying pages the parent has")?;
+    memory::fix_protections(inj, &fixes).step("setting memory protections")?;
+    Ok(())
+}
+
+/// Turns a stub whose memory is in place into the saved task, up to (not
+/// including) letting it run.
 pub fn prepare<'a>(
     stub: Stub,
-    dump: &LoadedDump,
     task: &'a LoadedTask,
     files: &super::files::FileTable,
-    shared: &mut memory::SharedAnonymous,
 ) -> Result<Prepared<'a>, StepError> {
     let Stub {
         pid,
         mut inj,
         scratch,
     } = stub;
-    let page_size = dump.inventory.page_size as u64;
     let thread = task
         .task
         .threads
         .first()
         .ok_or_else(|| io::Error::other("the task image has no thread"))
         .step("reading the task image")?;
-    let stub = memory::stub_maps(pid).step("reading the stub's mappings")?;
-    inj.syscall(inject::SYS_close_range, &[0, u32::MAX as u64, 0])
-        .step("closing the stub's files")?;
-    memory::unmap_stub(&mut inj, &stub, scratch).step("unmapping the stub")?;
-    memory::move_vdso(&mut inj, &stub, &task.mm.vmas, scratch).step("moving the vdso")?;
-    let fixes = memory::map_vmas(&mut inj, task, page_size, shared).step("mapping memory")?;
-    memory::fill_pages(&mut inj, task, page_size).step("reading pages from the image")?;
-    memory::fix_protections(&mut inj, &fixes).step("setting memory protections")?;
 
     // Files need room for their fd numbers and the temporaries above them: use
     // the whole hard limit while opening, then apply the saved limits.

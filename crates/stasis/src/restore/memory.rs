@@ -90,13 +90,54 @@ fn is_special(path: &str) -> bool {
     matches!(path, "[vdso]" | "[vvar]" | "[vvar_vclock]" | "[vsyscall]")
 }
 
-/// Unmaps every mapping of the stub but the scratch area and the kernel's special ones.
-pub fn unmap_stub(inj: &mut Injector, stub: &[MapsEntry], scratch: u64) -> io::Result<()> {
+/// Unmaps every mapping of the stub but the scratch area, the kernel's special
+/// ones, and the ranges in `keep` (VMAs inherited from a restored parent).
+pub fn unmap_stub(
+    inj: &mut Injector,
+    stub: &[MapsEntry],
+    scratch: u64,
+    keep: &[(u64, u64)],
+) -> io::Result<()> {
     for m in stub {
         if is_special(&m.path) || m.start == scratch {
             continue;
         }
-        inj.syscall(inject::SYS_munmap, &[m.start, m.len()])?;
+        // The parts of m not covered by a kept range.
+        let mut pieces = vec![(m.start, m.end)];
+        for &(ks, ke) in keep {
+            pieces = pieces
+                .into_iter()
+                .flat_map(|(s, e)| {
+                    if ke <= s || ks >= e {
+                        vec![(s, e)]
+                    } else {
+                        [(s, ks.max(s)), (ke.min(e), e)]
+                            .into_iter()
+                            .filter(|(a, b)| a < b)
+                            .collect()
+                    }
+                })
+                .collect();
+        }
+        for (start, end) in pieces {
+            inj.syscall(inject::SYS_munmap, &[start, end - start])?;
+        }
+    }
+    Ok(())
+}
+
+/// Empties the pages of inherited VMAs that the parent holds and this task did
+/// not: reading them must give zeros, as it did in the dumped task.
+pub fn discard_pages(inj: &mut Injector, task: &LoadedTask, page_size: u64) -> io::Result<()> {
+    for run in &task.mm.discard {
+        inj.syscall(
+            libc::SYS_madvise,
+            &[
+                run.address,
+                run.nr_pages * page_size,
+                libc::MADV_DONTNEED as u64,
+            ],
+        )?;
     }
     Ok(())
 }
@@ -189,6 +230,16 @@ pub fn map_vmas(
     let result = (|| -> io::Result<()> {
         for vma in &task.mm.vmas {
             if !is_mapped_by_restore(vma) {
+                continue;
+            }
+            if vma.inherited {
+                // Already there, from the parent; its protection may differ.
+                let len = vma.end - vma.start;
+                if needs_pages(task, vma, page_size) {
+                    let rw = (libc::PROT_READ | libc::PROT_WRITE) as u64;
+                    inj.syscall(inject::SYS_mprotect, &[vma.start, len, rw])?;
+                }
+                fix_prot.push((vma.start, len, vma.prot));
                 continue;
             }
             let len = vma.end - vma.start;

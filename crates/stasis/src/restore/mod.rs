@@ -204,16 +204,13 @@ fn create_and_build(
         .iter()
         .flat_map(|t| t.mm.vmas.iter().cloned())
         .collect();
-    let mut stubs = vec![build::start(child, root, &all_vmas).map_err(step_err(pid, &comm))?];
+    let mut shared = memory::SharedAnonymous::default();
+    let mut root_stub = build::start(child, root, &all_vmas).map_err(step_err(pid, &comm))?;
+    // Memory before children: they inherit what they still share with their parent.
+    build::restore_memory(&mut root_stub, dump, root, &mut shared).map_err(step_err(pid, &comm))?;
+    let mut stubs = vec![root_stub];
     for task in &dump.tasks[1..] {
         let (child_pid, ppid) = (task.task.pid, task.task.ppid);
-        let parent =
-            stubs
-                .iter_mut()
-                .find(|s| s.pid == ppid)
-                .ok_or_else(|| RestoreError::Incompatible {
-                    what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
-                })?;
         let parent_task = dump
             .tasks
             .iter()
@@ -221,25 +218,36 @@ fn create_and_build(
             .ok_or_else(|| RestoreError::Incompatible {
                 what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
             })?;
+        let parent =
+            stubs
+                .iter_mut()
+                .find(|s| s.pid == ppid)
+                .ok_or_else(|| RestoreError::Incompatible {
+                    what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
+                })?;
         let created = build::fork_child(parent, parent_task, child_pid, task);
         if created.is_ok() {
             guard.pids.push(child_pid);
         }
-        stubs.push(created.map_err(step_err(child_pid, &task.task.comm))?);
+        let mut created = created.map_err(step_err(child_pid, &task.task.comm))?;
+        if task.task.zombie.is_none() {
+            build::restore_memory(&mut created, dump, task, &mut shared)
+                .map_err(step_err(child_pid, &task.task.comm))?;
+        }
+        stubs.push(created);
     }
     // Files second: every task exists now.
     let files = files::FileTable::open_all(dump)
         .map_err(|e| step_err(pid, &comm)(("opening files".into(), e)))?;
     let mut prepared = Vec::with_capacity(stubs.len());
     let mut zombies = Vec::new();
-    let mut shared = memory::SharedAnonymous::default();
     for (stub, task) in stubs.into_iter().zip(&dump.tasks) {
         if task.task.zombie.is_some() {
             zombies.push((stub, task));
             continue;
         }
-        let ready = build::prepare(stub, dump, task, &files, &mut shared)
-            .map_err(step_err(task.task.pid, &task.task.comm))?;
+        let ready =
+            build::prepare(stub, task, &files).map_err(step_err(task.task.pid, &task.task.comm))?;
         prepared.push((ready, task));
     }
     before_resume().map_err(|e| step_err(pid, &comm)(("verifying the page images".into(), e)))?;

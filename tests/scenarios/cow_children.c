@@ -1,0 +1,88 @@
+/* Memory shared copy-on-write after fork is not multiplied by a checkpoint:
+ * a parent fills 128 MiB, forks 4 idle children, and after restore each child
+ * must still share those pages (its Private_Dirty stays small). The contents
+ * must be exact: each child's own writes, the parent's writes made after the
+ * fork (which the children must not see), and a region the parent touched
+ * only after the fork (zeros for the children). */
+#include "scenario.h"
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+#define BIG (128UL << 20)
+#define CHILDREN 4
+#define OWN (1UL << 20)
+
+static long private_dirty_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	long kb = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+int main(void)
+{
+	uint8_t *big = mmap(NULL, BIG + OWN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	SETUP(big != MAP_FAILED);
+	fill_pattern(big, BIG, 11);
+	uint8_t *late = big + BIG; /* touched by the parent only after the fork */
+	int ready_pipe[2];
+	SETUP(pipe(ready_pipe) == 0);
+	pid_t kids[CHILDREN];
+	for (int i = 0; i < CHILDREN; i++) {
+		kids[i] = fork();
+		SETUP(kids[i] >= 0);
+		if (kids[i] == 0) {
+			uint8_t *mine = big + (uint64_t)i * 8 * OWN;
+			fill_pattern(mine, OWN, 100 + (uint64_t)i);
+			(void)!write(ready_pipe[1], "k", 1);
+			wait_for_go();
+			int bad = 0;
+			if (check_pattern(mine, OWN, 100 + (uint64_t)i) >= 0)
+				bad |= fail("child %d: its own writes changed", i);
+			for (uint64_t off = 0; off < BIG; off += 4096) {
+				if (off >= (uint64_t)i * 8 * OWN && off < (uint64_t)i * 8 * OWN + OWN)
+					continue;
+				if (big[off] != pattern_byte(11, off) || big[off + 4095] != pattern_byte(11, off + 4095)) {
+					bad |= fail("child %d: inherited page at +%lu differs", i, (unsigned long)off);
+					break;
+				}
+			}
+			for (uint64_t off = 0; off < OWN; off += 4096)
+				if (late[off] != 0) {
+					bad |= fail("child %d: sees the parent's post-fork page at late+%lu", i,
+						    (unsigned long)off);
+					break;
+				}
+			long kb = private_dirty_kb();
+			if (kb < 0 || kb > 32 * 1024)
+				bad |= fail("child %d: Private_Dirty is %ld kB: the 128 MiB it shares with its parent were copied",
+					    i, kb);
+			_exit(bad ? 1 : 0);
+		}
+	}
+	char c;
+	for (int i = 0; i < CHILDREN; i++)
+		SETUP(read(ready_pipe[0], &c, 1) == 1);
+	/* After the fork: the parent rewrites a region and touches a new one. */
+	fill_pattern(big + 40 * OWN, OWN, 77);
+	memset(late, 0xab, OWN);
+	ready();
+	wait_for_go();
+	if (check_pattern(big + 40 * OWN, OWN, 77) >= 0)
+		fail("parent: its post-fork writes changed");
+	if (late[0] != 0xab || late[OWN - 1] != 0xab)
+		fail("parent: its post-fork region changed");
+	for (int i = 0; i < CHILDREN; i++) {
+		int status;
+		if (waitpid(kids[i], &status, 0) != kids[i] || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail("child %d ended with status %#x", i, status);
+	}
+	return finish();
+}
