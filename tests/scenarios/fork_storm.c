@@ -1,5 +1,5 @@
-/* A tree that never stands still: 50 workers, each forking a short-lived child
- * over and over (50 to 100 processes at any time, children exiting and being
+/* A tree that never stands still: 20 workers, each forking a short-lived child
+ * over and over (20 to 40 processes at any time, children exiting and being
  * reaped all the time). The dump must catch it consistently; after restore
  * every worker must carry on forking, and the tree must wind down cleanly. */
 #include "scenario.h"
@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#define WORKERS 50
+#define WORKERS 20
 
 struct shared {
 	volatile uint64_t rounds[WORKERS];

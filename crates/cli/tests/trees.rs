@@ -41,7 +41,7 @@ fn a_stopped_child_stays_stopped_and_continues_on_sigcont() {
 }
 
 #[test]
-fn a_tree_of_fifty_workers_forking_and_reaping_children_all_the_time() {
+fn a_tree_of_workers_forking_and_reaping_children_all_the_time() {
     Scenario::c("fork_storm").check();
 }
 

@@ -62,6 +62,13 @@ pub enum Inconsistency {
     #[error("file id {id} has no kind this stasis knows (written by a newer stasis?)")]
     FileWithoutKind { id: u32 },
 
+    #[error("pid {pid}: {nr_pages} page(s) to empty at {address:#x} are not in a VMA inherited from the parent")]
+    DiscardOutsideInheritedVma {
+        pid: i32,
+        address: u64,
+        nr_pages: u64,
+    },
+
     #[error("file id {id} is an end of pipe {pipe_id}, which files.img does not describe")]
     UnknownPipe { id: u32, pipe_id: u64 },
 
@@ -375,6 +382,25 @@ pub(crate) fn check_mm(
             from_runs,
             recorded: mm.pages_size,
         });
+    }
+    // Pages to empty after a fork lie in VMAs inherited from the parent.
+    for run in &mm.discard {
+        let end = run
+            .nr_pages
+            .checked_mul(page_size)
+            .and_then(|len| run.address.checked_add(len));
+        let inside = end.is_some_and(|end| {
+            mm.vmas
+                .iter()
+                .any(|v| v.inherited && v.start <= run.address && end <= v.end)
+        });
+        if !inside {
+            return Err(Inconsistency::DiscardOutsideInheritedVma {
+                pid,
+                address: run.address,
+                nr_pages: run.nr_pages,
+            });
+        }
     }
     if pages_file_size != mm.pages_size {
         return Err(Inconsistency::PagesFileSizeMismatch {

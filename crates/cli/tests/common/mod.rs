@@ -236,6 +236,9 @@ impl ProcessGuard {
 impl Drop for ProcessGuard {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {
+            // The scenario leads its own process group (setsid): take its whole
+            // tree down, or orphaned children would run on after the test.
+            send_signal(-pid, libc::SIGKILL);
             send_signal(pid, libc::SIGKILL);
             let _ = wait_pid(pid, Duration::from_secs(5));
         }

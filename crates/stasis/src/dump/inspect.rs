@@ -233,8 +233,12 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
         match inspect(pid, frozen_by_us) {
             Ok(inspection) => inspections.push(inspection),
             Err(DumpError::Unsupported { blockers: more }) => blockers.extend(more),
-            // A child that vanished between the listing and the inspection.
-            Err(DumpError::NoSuchProcess { .. }) if pid != pids[0] && !frozen_by_us => {}
+            // A child that exited between the listing and the inspection (the
+            // tree is not frozen yet): the freeze will see the tree as it is then.
+            Err(_)
+                if pid != pids[0]
+                    && !frozen_by_us
+                    && (read_stat(pid).is_err() || is_zombie(pid)) => {}
             Err(err) => return Err(err),
         }
     }
