@@ -38,7 +38,8 @@ pub fn describe_pid(pid: i32) -> String {
 
 /// Waits briefly for a pid held by a zombie or a dying process; refuses a live holder.
 pub fn wait_for_free_pid(pid: i32) -> Result<(), RestoreError> {
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // Init may take a second or more to reap the zombies of a tree a dump killed.
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stat = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
             Err(_) => return Ok(()),
