@@ -1,0 +1,128 @@
+/*
+ * scenarios: helper for benches/run --scenario tree|threads|cow (compiled by the
+ * script, not by cargo). Output goes to stdout (a regular file, set by the harness).
+ *
+ *   scenarios tree N      fork N-1 children (N processes in all), each idle in
+ *                         pause(); print "READY <pid>" once all exist.
+ *   scenarios threads N   one process with N threads in all (main + N-1 pthreads),
+ *                         every thread idle in pause(); "READY <pid>" once all run.
+ *   scenarios cow MIB N   fill MIB MiB of private anonymous memory with
+ *                         pseudo-random bytes, then fork N idle children that
+ *                         share it copy-on-write; "READY <pid>" once all exist.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MIB (1024UL * 1024UL)
+
+static pthread_barrier_t started;
+
+static void close_inherited_fds(void)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+}
+
+static void idle_forever(void)
+{
+	for (;;)
+		pause();
+}
+
+static void fork_idle_children(long n)
+{
+	for (long i = 0; i < n; i++) {
+		pid_t p = fork();
+		if (p < 0) {
+			perror("fork");
+			exit(1);
+		}
+		if (p == 0)
+			idle_forever();
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&started);
+	idle_forever();
+	return NULL;
+}
+
+static void ready(void)
+{
+	printf("READY %d\n", (int)getpid());
+	fflush(stdout);
+	idle_forever();
+}
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: scenarios tree N | threads N | cow MIB N\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	close_inherited_fds();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 3)
+		return usage();
+	long n = strtol(argv[2], NULL, 10);
+	if (n < 1)
+		return usage();
+
+	if (strcmp(argv[1], "tree") == 0) {
+		fork_idle_children(n - 1);
+		ready();
+	} else if (strcmp(argv[1], "threads") == 0) {
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		pthread_barrier_init(&started, NULL, (unsigned)n);
+		for (long i = 0; i < n - 1; i++) {
+			pthread_t t;
+			int err = pthread_create(&t, &attr, thread_main, NULL);
+			if (err) {
+				fprintf(stderr, "pthread_create: %s\n", strerror(err));
+				return 1;
+			}
+		}
+		pthread_barrier_wait(&started);
+		ready();
+	} else if (strcmp(argv[1], "cow") == 0) {
+		if (argc < 4)
+			return usage();
+		size_t len = (size_t)n * MIB;
+		long kids = strtol(argv[3], NULL, 10);
+		uint64_t *mem = mmap(NULL, len, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (mem == MAP_FAILED) {
+			perror("mmap");
+			return 1;
+		}
+		uint64_t x = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+		for (size_t i = 0; i < len / 8; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			mem[i] = x | 0x0101010101010101ULL; /* no zero bytes */
+		}
+		fork_idle_children(kids);
+		ready();
+	}
+	return usage();
+}
