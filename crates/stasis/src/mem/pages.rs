@@ -92,7 +92,8 @@ pub fn scan(
         let inherited =
             inheritance.filter(|inh| private && inh.vmas.contains(&(plan.vma.start, plan.vma.end)));
         let readable = plan.vma.prot & libc::PROT_READ as u32 != 0;
-        let mut own: Vec<pb::PageRun> = Vec::new();
+        // (run, readable by process_vm_readv) in address order.
+        let mut own: Vec<(pb::PageRun, bool)> = Vec::new();
         let mut present = std::collections::HashSet::new();
         let first = plan.vma.start / page_size;
         let last = plan.vma.end / page_size;
@@ -119,13 +120,29 @@ pub fn scan(
                         continue;
                     }
                 }
-                push_page(&mut own, addr, page_size);
+                // process_vm_readv pins pages, and pinning a page shared
+                // copy-on-write with another process makes the kernel copy it
+                // (unshare): the dump would double the tree's memory. Such pages
+                // are read through /proc/<pid>/mem, which does not pin.
+                let fast = readable && entry & pagemap::EXCLUSIVE != 0;
+                match own.last_mut() {
+                    Some((run, same))
+                        if *same == fast && run.address + run.nr_pages * page_size == addr =>
+                    {
+                        run.nr_pages += 1
+                    }
+                    _ => own.push((
+                        pb::PageRun {
+                            address: addr,
+                            nr_pages: 1,
+                        },
+                        fast,
+                    )),
+                }
             }
             page += count;
         }
-        found
-            .runs
-            .extend(own.into_iter().map(|run| (run, readable)));
+        found.runs.extend(own);
         if let Some(inh) = inherited {
             let mut gone: Vec<u64> = inh
                 .parent_frames

@@ -6,6 +6,8 @@ pub const PRESENT: u64 = 1 << 63;
 pub const SWAPPED: u64 = 1 << 62;
 /// Page is a file page or shared anonymous (not a private anonymous copy).
 pub const FILE_OR_SHARED: u64 = 1 << 61;
+/// Page is mapped by this process only.
+pub const EXCLUSIVE: u64 = 1 << 56;
 
 /// Whether a page of a private mapping holds data of its own that must be saved:
 /// present or swapped, and not merely the unmodified page of the file.
