@@ -69,3 +69,14 @@ fn memory_shared_copy_on_write_after_fork_is_not_multiplied() {
     run.trigger_go();
     run.expect_success();
 }
+
+/// Reading a tree's memory must not copy the pages its processes share
+/// (process_vm_readv would pin them, and the kernel unshares pinned COW pages).
+#[test]
+fn a_dump_leaves_the_running_tree_sharing_its_memory() {
+    let mut run = Scenario::c("cow_children").start();
+    run.dump_ok(&["--leave-running"]);
+    run.assert_running_unchanged();
+    run.trigger_go();
+    run.expect_success();
+}
