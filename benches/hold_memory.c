@@ -29,6 +29,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench.h"
 
 #define MIB (1024UL * 1024UL)
 
@@ -40,15 +41,6 @@ static void on_usr1(int sig)
 	check_requested = 1;
 }
 
-static void close_inherited_fds(void)
-{
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
-		return;
-#endif
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
-}
 
 static uint64_t seed64(void)
 {

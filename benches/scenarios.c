@@ -20,20 +20,12 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "bench.h"
 
 #define MIB (1024UL * 1024UL)
 
 static pthread_barrier_t started;
 
-static void close_inherited_fds(void)
-{
-#ifdef SYS_close_range
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
-		return;
-#endif
-	for (int fd = 3; fd < 1024; fd++)
-		close(fd);
-}
 
 static void idle_forever(void)
 {
