@@ -11,13 +11,13 @@
 //! becomes its child once stasis exits, and its exit status can be collected with `waitpid`.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+use stasis::sys::syscalls;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
-use std::io;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,8 +40,7 @@ pub fn stasis_bin() -> &'static Path {
 
 /// Every test calls this first: checks for root and makes this process a child subreaper.
 pub fn setup() {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = syscalls::effective_uid();
     assert_eq!(
         euid, 0,
         "the end-to-end tests need root: stasis uses ptrace, pidfd_getfd and clone3 with set_tid. \
@@ -49,14 +48,9 @@ pub fn setup() {
     );
     static SUBREAPER: Once = Once::new();
     SUBREAPER.call_once(|| {
-        // SAFETY: PR_SET_CHILD_SUBREAPER takes an integer argument and touches no memory.
-        let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        assert_eq!(
-            r,
-            0,
-            "prctl(PR_SET_CHILD_SUBREAPER): {}",
-            io::Error::last_os_error()
-        );
+        if let Err(err) = syscalls::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) {
+            panic!("prctl(PR_SET_CHILD_SUBREAPER): {err}");
+        }
     });
 }
 
@@ -71,14 +65,6 @@ pub enum Exit {
 }
 
 impl Exit {
-    fn from_wait_status(status: i32) -> Exit {
-        if libc::WIFEXITED(status) {
-            Exit::Code(libc::WEXITSTATUS(status))
-        } else {
-            Exit::Signal(libc::WTERMSIG(status))
-        }
-    }
-
     fn from_std(status: ExitStatus) -> Exit {
         match (status.code(), status.signal()) {
             (Some(code), _) => Exit::Code(code),
@@ -102,25 +88,24 @@ impl fmt::Display for Exit {
 pub fn reap_if_zombie(pid: i32) {
     let deadline = Instant::now() + Duration::from_secs(2);
     while Instant::now() < deadline {
-        let mut status = 0;
-        // SAFETY: `status` is a valid out-pointer; WNOHANG never blocks.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
-        if r == pid || r < 0 {
-            return;
+        match syscalls::waitpid_which(pid, libc::WNOHANG) {
+            Ok((who, _)) if who == pid => return,
+            Err(_) => return,
+            Ok(_) => {}
         }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 pub fn pid_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    match syscalls::kill(pid, 0) {
+        Ok(()) => true,
+        Err(err) => err.raw_os_error() == Some(libc::EPERM),
+    }
 }
 
 fn send_signal(pid: i32, signal: i32) {
-    // SAFETY: kill takes plain integers; `pid` is a process this test started.
-    unsafe { libc::kill(pid, signal) };
+    let _ = syscalls::kill(pid, signal);
 }
 
 /// The parts of /proc/<pid>/status the tests look at.
@@ -180,16 +165,18 @@ pub fn is_kernel_thread(pid: i32) -> bool {
 pub fn wait_pid(pid: i32, timeout: Duration) -> Result<Exit, String> {
     let deadline = Instant::now() + timeout;
     loop {
-        let mut status = 0;
-        // SAFETY: `status` is a valid out-pointer for the duration of the call.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG | libc::__WALL) };
-        if r == pid {
-            return Ok(Exit::from_wait_status(status));
+        let outcome = syscalls::waitpid_which(pid, libc::WNOHANG);
+        match outcome {
+            Ok((who, syscalls::WaitStatus::Exited(code))) if who == pid => {
+                return Ok(Exit::Code(code))
+            }
+            Ok((who, syscalls::WaitStatus::Signaled(sig))) if who == pid => {
+                return Ok(Exit::Signal(sig))
+            }
+            _ => {}
         }
-        if r < 0 {
-            let err = io::Error::last_os_error();
+        if let Err(err) = outcome {
             match err.raw_os_error() {
-                Some(libc::EINTR) => continue,
                 // Not (yet) our child: a process restored without -d belongs to stasis until
                 // stasis exits. Keep waiting while it exists.
                 Some(libc::ECHILD) if !pid_exists(pid) => {
@@ -516,13 +503,7 @@ pub fn stasis(out_dir: &Path, args: &[&str]) -> CommandOutput {
 pub fn stasis_with_umask(out_dir: &Path, umask: libc::mode_t, args: &[&str]) -> CommandOutput {
     let mut cmd = Command::new(stasis_bin());
     cmd.args(args);
-    // SAFETY: umask is async-signal-safe and is all the closure does between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::umask(umask);
-            Ok(())
-        });
-    }
+    stasis::sys::spawn::with_umask(&mut cmd, umask);
     run_command(
         cmd,
         format!("(umask {umask:03o}) stasis {}", args.join(" ")),
@@ -815,29 +796,9 @@ impl Run {
             // One open file description for both, as with `>>log 2>&1`.
             .stdout(log.try_clone().expect("dup the log fd"))
             .stderr(log);
-        // SAFETY: setsid and close_range are plain syscalls, async-signal-safe, and all the
-        // closure does between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::setsid() < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-                // Whatever the test runner inherited (a jobserver pipe, a shell's fds) must not
-                // reach the scenario: a pipe would make the dump refuse it. CLOEXEC rather than
-                // close, so std's own exec-error pipe keeps working.
-                const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-                if libc::syscall(
-                    libc::SYS_close_range,
-                    3 as libc::c_uint,
-                    libc::c_uint::MAX,
-                    CLOSE_RANGE_CLOEXEC,
-                ) < 0
-                {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // Like `setsid prog`; whatever the test runner inherited (a jobserver pipe, a shell's
+        // fds) must not reach the scenario: a pipe would make the dump refuse it.
+        stasis::sys::spawn::in_new_session(&mut cmd);
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start scenario {}: {e}", scenario.name));

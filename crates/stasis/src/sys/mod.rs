@@ -5,6 +5,7 @@
 pub mod clone;
 pub mod ptrace;
 pub mod remote;
+pub mod spawn;
 pub mod syscalls;
 
 use std::io;

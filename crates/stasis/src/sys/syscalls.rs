@@ -292,3 +292,9 @@ pub fn raise_own_nofile_limit() -> io::Result<()> {
     // SAFETY: `limit` is a valid in-pointer.
     check(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } as libc::c_long).map(|_| ())
 }
+
+/// The effective uid of this process.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
