@@ -183,11 +183,7 @@ if digest(d) != before:
     errors.append("the dict digest changed")
 if os.getpid() != pid:
     errors.append(f"os.getpid() is {os.getpid()}, expected {pid}")
-for e in errors:
-    print("FAIL:", e, flush=True)
-if not errors:
-    print("PASS", flush=True)
-sys.exit(1 if errors else 0)
+finish(errors)
 "#;
 
 #[test]

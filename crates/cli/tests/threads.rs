@@ -145,11 +145,7 @@ if os.getpid() != pid:
     errors.append(f"os.getpid() is {os.getpid()}, expected {pid}")
 if threading.active_count() != 1:
     errors.append(f"{threading.active_count()} threads are left, expected 1")
-for e in errors:
-    print("FAIL:", e, flush=True)
-if not errors:
-    print("PASS", flush=True)
-sys.exit(1 if errors else 0)
+finish(errors)
 "#;
 
 #[test]

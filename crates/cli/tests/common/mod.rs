@@ -515,6 +515,18 @@ pub fn stasis_with_umask(out_dir: &Path, umask: libc::mode_t, args: &[&str]) -> 
 // ---------------------------------------------------------------------------------------------
 // Scenario programs
 
+/// Put before every Python scenario: `finish(errors)` reports like scenario.h does
+/// (a FAIL line per error, or PASS) and exits accordingly.
+const PYTHON_PRELUDE: &str = r#"
+def finish(errors):
+    import sys
+    for e in errors:
+        print("FAIL:", e, flush=True)
+    if not errors:
+        print("PASS", flush=True)
+    sys.exit(1 if errors else 0)
+"#;
+
 fn scenarios_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios")
 }
@@ -770,7 +782,7 @@ impl Run {
             Program::C { source, flags } => Command::new(compile(source, flags)),
             Program::Python { script } => {
                 let mut cmd = Command::new(python3());
-                cmd.args(["-I", "-c", script]);
+                cmd.args(["-I", "-c", &format!("{PYTHON_PRELUDE}{script}")]);
                 cmd
             }
             Program::Java {
