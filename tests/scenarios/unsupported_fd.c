@@ -1,10 +1,12 @@
 /* A process holding something stasis cannot checkpoint (argv[1]: "eventfd",
- * "socket", or "pipe" whose read end is held by a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
+ * "socket", "pipe" whose read end is held by a process outside the dump, or
+ * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
  * program keeps computing meanwhile; after go, its counter must have advanced
  * past the value at READY, its memory must be intact and its pipe or socket
  * must still carry data. */
 #include "scenario.h"
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -45,6 +47,11 @@ int main(int argc, char **argv)
 		close(peer[1]);
 	} else if (strcmp(argv[1], "socket") == 0)
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+	else if (strcmp(argv[1], "proc") == 0) {
+		fds[0] = open("/proc/1/status", O_RDONLY);
+		SETUP(fds[0] >= 0);
+		fds[1] = dup(fds[0]);
+	}
 	else
 		SETUP(!"argv[1] is pipe or socket");
 	/* Known fd numbers for the harness: 42 reads, 43 writes. */
@@ -71,6 +78,10 @@ int main(int argc, char **argv)
 		uint64_t v = 5;
 		if (write(43, &v, 8) != 8 || read(42, &v, 8) != 8 || v != 5)
 			fail("the eventfd (fd 42 = 43) no longer counts");
+	} else if (strcmp(argv[1], "proc") == 0) {
+		char buf[16] = { 0 };
+		if (pread(43, buf, 5, 0) != 5 || strcmp(buf, "Name:") != 0)
+			fail("/proc/1/status (fd 43) reads \"%s\"", buf);
 	} else {
 		if (write(43, "ping", 4) != 4)
 			fail("write to the %s (fd 43) failed: %s", argv[1], strerror(errno));

@@ -66,12 +66,25 @@ enum Command {
         /// Print timing statistics at the end.
         #[arg(long)]
         display_stats: bool,
+        /// Print the restore plan (every step, in order, with what it waits
+        /// for) and exit without restoring anything.
+        #[arg(long)]
+        plan: bool,
+        /// Output of --plan: "text" (numbered steps) or "dot" (a Graphviz graph).
+        #[arg(long, value_enum, default_value = "text", requires = "plan")]
+        format: PlanFormat,
     },
     /// Print every image of a dump directory (or one image file) as JSON.
     Show {
         /// A dump directory or a single .img file.
         path: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum PlanFormat {
+    Text,
+    Dot,
 }
 
 fn init_logging(verbose: u8, log_file: Option<&PathBuf>) -> anyhow::Result<()> {
@@ -180,7 +193,22 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             detach,
             pidfile,
             display_stats,
+            plan,
+            format,
         } => {
+            if plan {
+                let plan = stasis::restore::plan_only(&dir).map_err(|err| {
+                    Failure::new(
+                        exit::FAILED,
+                        format!("cannot plan a restore from {}: {err}", dir.display()),
+                    )
+                })?;
+                match format {
+                    PlanFormat::Text => print!("{}", plan.to_text()),
+                    PlanFormat::Dot => print!("{}", plan.to_dot()),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
             let opts = stasis::restore::RestoreOptions {
                 dir: dir.clone(),
                 detach,

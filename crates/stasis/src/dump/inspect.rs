@@ -243,6 +243,7 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
         }
     }
     blockers.extend(pipe_blockers(&inspections, pids));
+    blockers.extend(proc_file_blockers(&inspections, pids));
     if blockers.is_empty() {
         Ok(TreeInspection {
             live: inspections,
@@ -251,6 +252,36 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     } else {
         Err(DumpError::Unsupported { blockers })
     }
+}
+
+/// A /proc file of a task outside the tree names a process that will not
+/// exist after restore (or will be another process with the same pid).
+fn proc_file_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> {
+    let mut blockers = Vec::new();
+    for insp in inspections {
+        for (probe, kind) in &insp.fds {
+            if *kind != files::FileKind::Proc {
+                continue;
+            }
+            let Some(target) = files::procfs::parse(&probe.link) else {
+                continue;
+            };
+            if target.pid == 0 || tree.contains(&target.pid) {
+                continue;
+            }
+            blockers.push(Blocker {
+                pid: insp.stat.pid,
+                comm: insp.stat.comm.clone(),
+                location: format!("fd {}", probe.fd),
+                what: format!("file {}", probe.link),
+                why: format!(
+                    "it describes pid {}, which is not part of the dumped tree; dump that process's tree instead, or close the file",
+                    target.pid
+                ),
+            });
+        }
+    }
+    blockers
 }
 
 /// A pipe end whose partner is held outside the tree would lose its peer.

@@ -5,6 +5,7 @@
 pub mod chardev;
 pub mod directory;
 pub mod pipe;
+pub mod procfs;
 pub mod regular;
 
 use std::path::Path;
@@ -41,6 +42,8 @@ pub enum FileKind {
     Directory,
     CharDevice,
     Pipe,
+    /// A file or directory under /proc, reopened in the restored tree.
+    Proc,
 }
 
 /// Verdict on one fd.
@@ -73,6 +76,9 @@ pub fn classify(probe: &FdProbe) -> Support {
             &format!("{name} (anonymous inode)"),
             "this kind of anonymous-inode file is not supported yet",
         );
+    }
+    if link == "/proc" || link.starts_with("/proc/") {
+        return procfs::classify(link);
     }
     let Some(stat) = probe.stat else {
         return unsupported(link, "the file could not be examined (stat failed)");
@@ -145,6 +151,7 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::Directory => directory::dump(probe),
         FileKind::CharDevice => chardev::dump(probe, &stat),
         FileKind::Pipe => pipe::dump_end(probe),
+        FileKind::Proc => procfs::dump(probe),
     };
     pb::OpenFile {
         id,
@@ -211,9 +218,9 @@ mod tests {
             classify(&probe("/tmp/gone (deleted)", libc::S_IFREG | 0o600, 0)),
             Support::Unsupported { .. }
         ));
-        assert!(matches!(
+        assert_eq!(
             classify(&probe("/proc/1/status", libc::S_IFREG | 0o444, 0)),
-            Support::Unsupported { .. }
-        ));
+            Support::Supported(FileKind::Proc)
+        );
     }
 }

@@ -15,9 +15,6 @@ pub fn classify(link: &str) -> Support {
     if link.starts_with("/memfd:") {
         return unsupported("memfd files are not supported yet");
     }
-    if link.starts_with("/proc/") || link == "/proc" {
-        return unsupported("files under /proc are not supported yet");
-    }
     if !link.starts_with('/') {
         return unsupported("the file has no path stasis can reopen");
     }

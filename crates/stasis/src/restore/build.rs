@@ -39,6 +39,8 @@ pub struct Stub {
     pub pid: i32,
     pub inj: Injector,
     scratch: u64,
+    /// The other threads, once created (see [`create_threads`]), by tid.
+    threads: Vec<(i32, Injector)>,
 }
 
 /// A task whose state is all in place, stopped, waiting for [`resume`].
@@ -82,7 +84,12 @@ pub fn start(pid: i32, task: &LoadedTask, all_vmas: &[pb::Vma]) -> Result<Stub, 
         .step("placing the scratch area")?;
     memory::install_scratch(&mut inj, scratch).step("mapping the scratch area")?;
     restore_session(&mut inj, pid, task, None).step("setting the session and process group")?;
-    Ok(Stub { pid, inj, scratch })
+    Ok(Stub {
+        pid,
+        inj,
+        scratch,
+        threads: Vec::new(),
+    })
 }
 
 /// Creates the child `pid` of a stub with an injected clone3, as fork() would:
@@ -129,6 +136,7 @@ pub fn fork_child(
         pid,
         inj: inj.for_thread(pid).step(&step)?,
         scratch: parent.scratch,
+        threads: Vec::new(),
     };
     restore_session(&mut child.inj, pid, task, Some(parent_task.task.pgid))
         .step("setting the session and process group")?;
@@ -176,17 +184,38 @@ pub fn restore_memory(
     Ok(())
 }
 
+/// Creates the task's other threads with their tids, while we are still
+/// privileged (clone3 with set_tid needs CAP_CHECKPOINT_RESTORE), so that the
+/// task is whole before any file is opened (/proc/<pid>/task/<tid> files need
+/// them). Their state is set in [`prepare`]. Also makes room for the task's fd
+/// numbers: files are installed with the whole hard limit, then the saved
+/// limits apply.
+pub fn complete_task(stub: &mut Stub, task: &LoadedTask) -> Result<(), StepError> {
+    raise_nofile(&mut stub.inj).step("raising the open-file limit")?;
+    if task.task.threads.len() <= 1 {
+        return Ok(());
+    }
+    ptrace::set_options(
+        stub.pid,
+        ptrace::PTRACE_O_EXITKILL | ptrace::PTRACE_O_TRACEFORK | ptrace::PTRACE_O_TRACECLONE,
+    )
+    .step("tracing thread creation")?;
+    for saved in &task.task.threads[1..] {
+        let created = create_thread(&mut stub.inj, saved.tid)
+            .step(&format!("creating thread {}", saved.tid))?;
+        stub.threads.push((saved.tid, created));
+    }
+    Ok(())
+}
+
 /// Turns a stub whose memory is in place into the saved task, up to (not
 /// including) letting it run.
-pub fn prepare<'a>(
-    stub: Stub,
-    task: &'a LoadedTask,
-    files: &super::files::FileTable,
-) -> Result<Prepared<'a>, StepError> {
+pub fn prepare(stub: Stub, task: &LoadedTask) -> Result<Prepared<'_>, StepError> {
     let Stub {
         pid,
         mut inj,
         scratch,
+        threads,
     } = stub;
     let thread = task
         .task
@@ -195,10 +224,7 @@ pub fn prepare<'a>(
         .ok_or_else(|| io::Error::other("the task image has no thread"))
         .step("reading the task image")?;
 
-    // Files need room for their fd numbers and the temporaries above them: use
-    // the whole hard limit while opening, then apply the saved limits.
-    raise_nofile(&mut inj).step("raising the open-file limit")?;
-    install_files(&mut inj, task, files).step("installing files")?;
+    // The files are installed (the plan's Installed steps): the saved limits apply now.
     restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
@@ -217,18 +243,18 @@ pub fn prepare<'a>(
     inj.syscall(inject::SYS_personality, &[task.task.personality as u64])
         .step("setting personality")?;
 
-    // Threads are created while we are still privileged (clone3 with set_tid
-    // needs CAP_CHECKPOINT_RESTORE); each then gets its own state, and its own
-    // credentials, which Linux keeps per thread.
+    // Each thread gets its own state, and its own credentials, which Linux
+    // keeps per thread.
     let mut extra: Vec<(&pb::ThreadState, Injector)> = Vec::new();
-    if task.task.threads.len() > 1 {
-        ptrace::set_options(pid, ptrace::PTRACE_O_EXITKILL | ptrace::PTRACE_O_TRACECLONE)
-            .step("tracing thread creation")?;
-        for saved in &task.task.threads[1..] {
-            let created = create_thread(&mut inj, saved.tid)
-                .step(&format!("creating thread {}", saved.tid))?;
-            extra.push((saved, created));
-        }
+    for (tid, own) in threads {
+        let saved = task
+            .task
+            .threads
+            .iter()
+            .find(|t| t.tid == tid)
+            .ok_or_else(|| io::Error::other(format!("thread {tid} is not in the image")))
+            .step("reading the task image")?;
+        extra.push((saved, own));
     }
     setup_thread(&mut inj, task, thread)?;
     for (saved, own) in extra.iter_mut() {
@@ -577,27 +603,40 @@ fn move_above(inj: &mut Injector, fd: i32, base: i32) -> io::Result<i32> {
     Ok(moved)
 }
 
-/// Installs the task's fds: every open file description was created by stasis
-/// (see files.rs); the task takes a copy of each with pidfd_getfd, at a
-/// temporary number above all its fds, then dup3s it into place. Descriptions
-/// shared between fds or between processes stay shared.
-fn install_files(
-    inj: &mut Injector,
+/// The plan's `Installed` steps for some fds of one task: every open file
+/// description was created by stasis (see files.rs); the task takes a copy of
+/// each with pidfd_getfd, at a temporary number above all its saved fds, then
+/// dup3s it into place. Descriptions shared between fds or between processes
+/// stay shared.
+pub fn install_fds(
+    stub: &mut Stub,
     task: &LoadedTask,
+    fds: &[i32],
+    files: &super::files::FileTable,
+) -> Result<(), StepError> {
+    let entries: Vec<pb::FdEntry> = task
+        .fds
+        .fds
+        .iter()
+        .filter(|e| fds.contains(&e.fd))
+        .cloned()
+        .collect();
+    let base = task.fds.fds.iter().map(|e| e.fd).max().unwrap_or(0) + 1;
+    install_entries(&mut stub.inj, &entries, base, files).step("installing files")
+}
+
+fn install_entries(
+    inj: &mut Injector,
+    entries: &[pb::FdEntry],
+    base: i32,
     files: &super::files::FileTable,
 ) -> io::Result<()> {
-    let mut entries = task.fds.fds.clone();
-    entries.sort_by_key(|e| e.fd);
-    let Some(last) = entries.last() else {
-        return Ok(());
-    };
-    let base = last.fd + 1;
     let stasis = crate::sys::syscalls::getpid();
     let pidfd = inj.syscall(libc::SYS_pidfd_open, &[stasis as u64, 0])? as i32;
     let pidfd = move_above(inj, pidfd, base)?;
     let mut temp_of_file: Vec<(u32, i32)> = Vec::new();
     let result = (|| -> io::Result<()> {
-        for entry in &entries {
+        for entry in entries {
             if temp_of_file.iter().any(|(id, _)| *id == entry.file_id) {
                 continue;
             }
@@ -615,7 +654,7 @@ fn install_files(
             let temp = move_above(inj, temp, base)?;
             temp_of_file.push((entry.file_id, temp));
         }
-        for entry in &entries {
+        for entry in entries {
             let Some(&(_, temp)) = temp_of_file.iter().find(|(id, _)| *id == entry.file_id) else {
                 continue;
             };

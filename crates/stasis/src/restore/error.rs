@@ -10,6 +10,9 @@ pub enum RestoreError {
     #[error(transparent)]
     Image(#[from] ImageError),
 
+    #[error("cannot plan the restore: {0}")]
+    Plan(#[from] super::plan::PlanError),
+
     #[error("pid {pid} is in use by a running process ({holder}); stop that process, or restore on a machine where pid {pid} is free")]
     PidTaken { pid: i32, holder: String },
 

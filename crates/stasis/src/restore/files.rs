@@ -1,105 +1,129 @@
 //! The open file descriptions of a dump, created by stasis itself before any
-//! task receives them: regular files, directories and devices are reopened by
-//! path with their flags and offset; pipes are created with their capacity and
-//! buffered bytes. Each task then takes copies with pidfd_getfd (build.rs), so a
+//! task receives them, in the order of the plan (plan.rs): regular files,
+//! directories, devices and /proc files are reopened by path with their flags,
+//! then given their offset; pipes are created with their capacity and buffered
+//! bytes. Each task then takes copies with pidfd_getfd (build.rs), so a
 //! description shared by several fds or processes is one description again.
 
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
 
-use crate::files::reopen_flags;
+use crate::files::{procfs, reopen_flags};
 use crate::sys::syscalls;
 
+/// The descriptions stasis has created so far, by file id, and the pipes
+/// whose other end is still waiting for its own step.
 pub struct FileTable {
-    fds: Vec<(u32, OwnedFd)>,
+    fds: HashMap<u32, OwnedFd>,
+    /// Ends of pipes created by their first end, by pipe id: (read, write).
+    pipe_ends: HashMap<u64, (Option<OwnedFd>, Option<OwnedFd>)>,
 }
 
 impl FileTable {
-    /// Creates every description of the dump. Errors name the file id and path.
-    pub fn open_all(dump: &LoadedDump) -> io::Result<FileTable> {
+    pub fn new() -> io::Result<FileTable> {
         syscalls::raise_own_nofile_limit()?;
-        let mut table = FileTable { fds: Vec::new() };
-        let mut pipes_done: Vec<u64> = Vec::new();
-        for file in &dump.files.files {
-            match &file.kind {
-                Some(pb::open_file::Kind::Pipe(end)) => {
-                    if pipes_done.contains(&end.pipe_id) {
-                        continue;
-                    }
-                    pipes_done.push(end.pipe_id);
-                    table.create_pipe(dump, end.pipe_id)?;
-                }
-                Some(kind) => {
-                    let fd = open_path(file, kind)
-                        .map_err(|e| io::Error::new(e.kind(), format!("file {}: {e}", file.id)))?;
-                    table.fds.push((file.id, fd));
-                }
-                None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
+        Ok(FileTable {
+            fds: HashMap::new(),
+            pipe_ends: HashMap::new(),
+        })
+    }
+
+    /// The plan's `Created(file)`: the description exists, held by stasis.
+    /// Errors name the file id and path.
+    pub fn create(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
+        let fd = match &file.kind {
+            Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
+            Some(kind) => open_path(file, kind)?,
+            None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
+        };
+        self.fds.insert(file.id, fd);
+        Ok(())
+    }
+
+    /// The plan's `Configured(file)`: offset and status flags.
+    pub fn configure(&mut self, file: &pb::OpenFile) -> io::Result<()> {
+        let fd = self
+            .fds
+            .get(&file.id)
+            .ok_or_else(|| io::Error::other(format!("file {} was not created", file.id)))?;
+        match &file.kind {
+            Some(pb::open_file::Kind::Pipe(_)) => syscalls::set_status_flags(
+                fd.as_fd(),
+                (file.flags & libc::O_NONBLOCK as u32) as i32,
+            ),
+            Some(
+                pb::open_file::Kind::Regular(_)
+                | pb::open_file::Kind::Directory(_)
+                | pb::open_file::Kind::Proc(_),
+            ) if file.flags & libc::O_PATH as u32 == 0 && file.position != 0 => {
+                syscalls::seek_to(fd.as_fd(), file.position).map_err(|e| {
+                    io::Error::new(e.kind(), format!("seek to {}: {e}", file.position))
+                })
             }
+            _ => Ok(()),
         }
-        Ok(table)
     }
 
     /// Our fd for a description, for pidfd_getfd.
     pub fn raw_fd(&self, file_id: u32) -> Option<i32> {
-        self.fds
-            .iter()
-            .find(|(id, _)| *id == file_id)
-            .map(|(_, fd)| fd.as_raw_fd())
+        self.fds.get(&file_id).map(|fd| fd.as_raw_fd())
     }
 
-    /// Creates a pipe with its capacity and buffered bytes; its ends become the
-    /// descriptions of the dump that name them. An end no process held is closed.
-    fn create_pipe(&mut self, dump: &LoadedDump, pipe_id: u64) -> io::Result<()> {
-        let pipe = dump
-            .files
-            .pipes
-            .iter()
-            .find(|p| p.pipe_id == pipe_id)
-            .ok_or_else(|| io::Error::other(format!("pipe {pipe_id} is not in files.img")))?;
-        let (read, write) = syscalls::pipe()?;
-        syscalls::set_pipe_capacity(write.as_fd(), pipe.size).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("pipe {pipe_id}: capacity {}: {e}", pipe.size),
-            )
-        })?;
-        File::from(write.try_clone()?).write_all(&pipe.data)?;
-        let mut read = Some(read);
-        let mut write = Some(write);
-        for file in &dump.files.files {
-            let Some(pb::open_file::Kind::Pipe(end)) = &file.kind else {
-                continue;
-            };
-            if end.pipe_id != pipe_id {
-                continue;
+    /// An end of a pipe: the first end asked for creates the pipe with its
+    /// capacity and buffered bytes. An end that no process held is closed
+    /// with the table.
+    fn take_pipe_end(&mut self, dump: &LoadedDump, end: &pb::PipeEnd) -> io::Result<OwnedFd> {
+        let pipe_id = end.pipe_id;
+        let (read, write) = match self.pipe_ends.entry(pipe_id) {
+            Entry::Occupied(ends) => ends.into_mut(),
+            Entry::Vacant(slot) => {
+                let (read, write) = create_pipe(dump, pipe_id)?;
+                slot.insert((Some(read), Some(write)))
             }
-            let fd = if end.write_end {
-                write.take()
-            } else {
-                read.take()
-            }
-            .ok_or_else(|| {
-                io::Error::other(format!(
-                    "pipe {pipe_id}: several open descriptions of one end are not supported"
-                ))
-            })?;
-            syscalls::set_status_flags(fd.as_fd(), (file.flags & libc::O_NONBLOCK as u32) as i32)?;
-            self.fds.push((file.id, fd));
-        }
-        Ok(())
+        };
+        let slot = if end.write_end { write } else { read };
+        slot.take().ok_or_else(|| {
+            io::Error::other(format!(
+                "pipe {pipe_id}: several open descriptions of one end are not supported"
+            ))
+        })
     }
 }
 
+fn create_pipe(dump: &LoadedDump, pipe_id: u64) -> io::Result<(OwnedFd, OwnedFd)> {
+    let pipe = dump
+        .files
+        .pipes
+        .iter()
+        .find(|p| p.pipe_id == pipe_id)
+        .ok_or_else(|| io::Error::other(format!("pipe {pipe_id} is not in files.img")))?;
+    let (read, write) = syscalls::pipe()?;
+    syscalls::set_pipe_capacity(write.as_fd(), pipe.size).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("pipe {pipe_id}: capacity {}: {e}", pipe.size),
+        )
+    })?;
+    File::from(write.try_clone()?).write_all(&pipe.data)?;
+    Ok((read, write))
+}
+
 fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<OwnedFd> {
+    let proc_path;
     let path = match kind {
         pb::open_file::Kind::Regular(r) => &r.path,
         pb::open_file::Kind::Directory(d) => &d.path,
         pb::open_file::Kind::CharDevice(c) => &c.path,
+        pb::open_file::Kind::Proc(p) => {
+            proc_path = procfs::full_path(p);
+            &proc_path
+        }
         pb::open_file::Kind::Pipe(_) => return Err(io::Error::other("a pipe has no path")),
     };
     let flags = reopen_flags(file.flags);
@@ -110,17 +134,8 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
         _ => options.read(true),
     };
     options.custom_flags(flags & !libc::O_ACCMODE);
-    let mut opened = options
+    let opened = options
         .open(path)
         .map_err(|e| io::Error::new(e.kind(), format!("open {path}: {e}")))?;
-    let seekable = matches!(
-        kind,
-        pb::open_file::Kind::Regular(_) | pb::open_file::Kind::Directory(_)
-    );
-    if seekable && file.flags & libc::O_PATH as u32 == 0 && file.position != 0 {
-        opened.seek(SeekFrom::Start(file.position)).map_err(|e| {
-            io::Error::new(e.kind(), format!("seek {path} to {}: {e}", file.position))
-        })?;
-    }
     Ok(OwnedFd::from(opened))
 }

@@ -1,19 +1,22 @@
-//! The restore pipeline: load and verify every image → check the system (pid
-//! free, files present) → create the task as a stub with its original pid →
-//! replace the stub's memory, files and state with the saved ones → resume.
+//! The restore pipeline: load and verify every image → plan (plan.rs) → check
+//! the system (pids free, files present) → execute the plan: each task as a
+//! stub with its original pid and the saved memory, then the files → the rest
+//! of each task's state → resume all.
 
 mod build;
 pub mod error;
 mod files;
 mod memory;
+pub mod plan;
 mod preflight;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use stasis_image::{LoadedDump, PendingChecksums};
+use stasis_image::{LoadedDump, LoadedTask, PendingChecksums};
 
 pub use error::RestoreError;
+pub use plan::{RestorePlan, Step};
 
 use crate::sys::clone::{exit_now, fork, spawn_stub};
 use crate::sys::syscalls::{kill, waitpid, waitpid_which, WaitStatus};
@@ -40,6 +43,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     // Page images are checksummed while the process is being built (they can
     // be gigabytes); the process is resumed only once they are verified.
     let (dump, pending) = LoadedDump::load_deferring_raw_checksums(&opts.dir)?;
+    // The whole order of work is decided here, from the images alone.
+    let plan = plan::plan(&plan::PlanInput::from_dump(&dump))?;
     preflight::check_system(&dump)?;
     let task = dump
         .tasks
@@ -56,14 +61,14 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
         }
     }
     if opts.detach {
-        restore_detached(&dump, pending)?;
+        restore_detached(&dump, &plan, pending)?;
     } else {
         std::thread::scope(|scope| {
             let (verdict_tx, verdict_rx) = std::sync::mpsc::channel();
             scope.spawn(move || {
                 let _ = verdict_tx.send(pending.verify());
             });
-            create_and_build(&dump, false, &mut || match verdict_rx.recv() {
+            create_and_build(&dump, &plan, false, &mut || match verdict_rx.recv() {
                 Ok(Ok(())) => Ok(()),
                 Ok(Err(err)) => Err(std::io::Error::other(err.to_string())),
                 Err(_) => Err(std::io::Error::other("the checksum thread died")),
@@ -80,6 +85,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     })
 }
 
+/// Loads and verifies a dump and plans its restore, without touching the
+/// system: what `stasis restore --plan` prints.
+pub fn plan_only(dir: &std::path::Path) -> Result<RestorePlan, RestoreError> {
+    let dump = LoadedDump::load(dir)?;
+    Ok(plan::plan(&plan::PlanInput::from_dump(&dump))?)
+}
+
 /// Restores from a grandchild that has been orphaned, with the task created as
 /// the grandchild's sibling: the restored process's parent is then init (or
 /// the nearest child subreaper), as for any daemon, and not a stasis that is
@@ -87,7 +99,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
 ///
 /// The page images are verified here, in the original stasis, while the helper
 /// builds the process; the helper resumes it only on a good verdict.
-fn restore_detached(dump: &LoadedDump, pending: PendingChecksums) -> Result<(), RestoreError> {
+fn restore_detached(
+    dump: &LoadedDump,
+    plan: &RestorePlan,
+    pending: PendingChecksums,
+) -> Result<(), RestoreError> {
     use std::io::{Read, Write};
     let (mut report_rx, mut report_tx) =
         std::os::unix::net::UnixStream::pair().map_err(|source| RestoreError::Helper {
@@ -114,7 +130,7 @@ fn restore_detached(dump: &LoadedDump, pending: PendingChecksums) -> Result<(), 
                         )),
                     }
                 };
-                let outcome = match create_and_build(dump, true, &mut wait_for_verdict) {
+                let outcome = match create_and_build(dump, plan, true, &mut wait_for_verdict) {
                     Ok(()) => "OK".to_string(),
                     Err(err) => format!("ERR {err}"),
                 };
@@ -154,28 +170,126 @@ fn restore_detached(dump: &LoadedDump, pending: PendingChecksums) -> Result<(), 
     }
 }
 
-/// Creates every task with its original pid, parents before children (tasks
-/// first), then the open files, then turns each stub into its saved task, and
-/// resumes them all once everything is in place and `before_resume` agrees.
+/// Executes the plan: every task with its original pid, parents before
+/// children (tasks first), then the open files in the plan's order; then turns
+/// each stub into its saved task, and resumes them all once everything is in
+/// place and `before_resume` agrees.
 fn create_and_build(
     dump: &LoadedDump,
+    plan: &RestorePlan,
     sibling: bool,
     before_resume: &mut dyn FnMut() -> std::io::Result<()>,
 ) -> Result<(), RestoreError> {
     let root = &dump.tasks[0];
-    let pid = root.task.pid;
-    let comm = root.task.comm.clone();
-    let step_err = |pid: i32, comm: &str| {
-        let comm = comm.to_string();
-        move |(step, source): (String, std::io::Error)| RestoreError::Step {
-            pid,
-            comm,
-            step,
-            source,
-        }
+    let mut guard = StubGuard {
+        pids: Vec::new(),
+        armed: true,
     };
-    let exit_signal = if root.task.exit_signal > 0 {
-        root.task.exit_signal
+    let all_vmas: Vec<_> = dump
+        .tasks
+        .iter()
+        .flat_map(|t| t.mm.vmas.iter().cloned())
+        .collect();
+    let mut shared = memory::SharedAnonymous::default();
+    let mut stubs: Vec<build::Stub> = Vec::with_capacity(dump.tasks.len());
+    let mut files = files::FileTable::new()
+        .map_err(|e| step_error(root, "raising stasis' own open-file limit".into(), e))?;
+    let mut steps = plan.steps.iter().peekable();
+    while let Some(step) = steps.next() {
+        match *step {
+            Step::Task(pid) => {
+                let task = task_of(dump, pid)?;
+                let mut stub = if pid == root.task.pid {
+                    create_root(task, sibling, &mut guard, &all_vmas)?
+                } else {
+                    fork_from_parent(dump, &mut stubs, task, &mut guard)?
+                };
+                if task.task.zombie.is_none() {
+                    build::restore_memory(&mut stub, dump, task, &mut shared)
+                        .map_err(|(s, e)| step_error(task, s, e))?;
+                    build::complete_task(&mut stub, task)
+                        .map_err(|(s, e)| step_error(task, s, e))?;
+                }
+                stubs.push(stub);
+            }
+            Step::Created(id) => {
+                let file = file_of(dump, id)?;
+                files.create(dump, file).map_err(|e| {
+                    file_step_error(
+                        dump,
+                        id,
+                        format!("opening file {id} ({})", plan.label(*step)),
+                        e,
+                    )
+                })?;
+            }
+            Step::Configured(id) => {
+                let file = file_of(dump, id)?;
+                files.configure(file).map_err(|e| {
+                    file_step_error(
+                        dump,
+                        id,
+                        format!("configuring file {id} ({})", plan.label(*step)),
+                        e,
+                    )
+                })?;
+            }
+            Step::Installed { pid, fd } => {
+                // One batch per run of installs into the same task.
+                let mut batch = vec![fd];
+                while let Some(Step::Installed { pid: next, fd }) = steps.peek() {
+                    if *next != pid {
+                        break;
+                    }
+                    batch.push(*fd);
+                    steps.next();
+                }
+                let task = task_of(dump, pid)?;
+                let stub = stubs
+                    .iter_mut()
+                    .find(|s| s.pid == pid)
+                    .ok_or_else(|| plan_broken(format!("pid {pid} gets files before it exists")))?;
+                build::install_fds(stub, task, &batch, &files)
+                    .map_err(|(s, e)| step_error(task, s, e))?;
+            }
+        }
+    }
+    // Every task holds its copies now; ends and keepers nobody holds go away
+    // before anyone runs.
+    drop(files);
+    let mut prepared = Vec::with_capacity(stubs.len());
+    let mut zombies = Vec::new();
+    for stub in stubs {
+        let task = task_of(dump, stub.pid)?;
+        if task.task.zombie.is_some() {
+            zombies.push((stub, task));
+            continue;
+        }
+        let ready = build::prepare(stub, task).map_err(|(s, e)| step_error(task, s, e))?;
+        prepared.push((ready, task));
+    }
+    before_resume().map_err(|e| step_error(root, "verifying the page images".into(), e))?;
+    // Zombies end before anyone runs, so their parents find them dead, as before.
+    for (stub, task) in zombies {
+        build::make_zombie(stub, task).map_err(|(s, e)| step_error(task, s, e))?;
+    }
+    for (ready, task) in prepared {
+        build::resume(ready).map_err(|(s, e)| step_error(task, s, e))?;
+    }
+    guard.armed = false;
+    Ok(())
+}
+
+/// The root task: a stub spawned by stasis with the saved pid.
+fn create_root(
+    task: &LoadedTask,
+    sibling: bool,
+    guard: &mut StubGuard,
+    all_vmas: &[stasis_image::pb::Vma],
+) -> Result<build::Stub, RestoreError> {
+    let (pid, comm) = (task.task.pid, task.task.comm.clone());
+    let exit_signal = if task.task.exit_signal > 0 {
+        task.task.exit_signal
     } else {
         libc::SIGCHLD
     };
@@ -186,80 +300,83 @@ fn create_and_build(
                 holder: preflight::describe_pid(pid),
             }
         } else {
-            RestoreError::Spawn {
-                pid,
-                comm: comm.clone(),
-                source,
-            }
+            RestoreError::Spawn { pid, comm, source }
         }
     })?;
-    let mut guard = StubGuard {
-        pids: vec![child],
-        armed: true,
-    };
+    guard.pids.push(child);
     seize_and_stop(child)
-        .map_err(|e| step_err(pid, &comm)(("taking control of the new process".into(), e)))?;
-    let all_vmas: Vec<_> = dump
-        .tasks
+        .map_err(|e| step_error(task, "taking control of the new process".into(), e))?;
+    build::start(child, task, all_vmas).map_err(|(s, e)| step_error(task, s, e))
+}
+
+/// A child task, created by its restored parent (which the plan made first).
+fn fork_from_parent(
+    dump: &LoadedDump,
+    stubs: &mut [build::Stub],
+    task: &LoadedTask,
+    guard: &mut StubGuard,
+) -> Result<build::Stub, RestoreError> {
+    let (pid, ppid) = (task.task.pid, task.task.ppid);
+    let parent_task = task_of(dump, ppid)?;
+    let parent = stubs
+        .iter_mut()
+        .find(|s| s.pid == ppid)
+        .ok_or_else(|| plan_broken(format!("pid {pid} comes before its parent {ppid}")))?;
+    let created = build::fork_child(parent, parent_task, pid, task);
+    if created.is_ok() {
+        guard.pids.push(pid);
+    }
+    created.map_err(|(s, e)| step_error(task, s, e))
+}
+
+fn task_of(dump: &LoadedDump, pid: i32) -> Result<&LoadedTask, RestoreError> {
+    dump.tasks
         .iter()
-        .flat_map(|t| t.mm.vmas.iter().cloned())
-        .collect();
-    let mut shared = memory::SharedAnonymous::default();
-    let mut root_stub = build::start(child, root, &all_vmas).map_err(step_err(pid, &comm))?;
-    // Memory before children: they inherit what they still share with their parent.
-    build::restore_memory(&mut root_stub, dump, root, &mut shared).map_err(step_err(pid, &comm))?;
-    let mut stubs = vec![root_stub];
-    for task in &dump.tasks[1..] {
-        let (child_pid, ppid) = (task.task.pid, task.task.ppid);
-        let parent_task = dump
-            .tasks
+        .find(|t| t.task.pid == pid)
+        .ok_or_else(|| plan_broken(format!("pid {pid} is not in the dump")))
+}
+
+fn file_of(dump: &LoadedDump, id: u32) -> Result<&stasis_image::pb::OpenFile, RestoreError> {
+    dump.files
+        .files
+        .iter()
+        .find(|f| f.id == id)
+        .ok_or_else(|| plan_broken(format!("file {id} is not in files.img")))
+}
+
+fn plan_broken(what: String) -> RestoreError {
+    RestoreError::Incompatible {
+        what: format!("the restore plan does not match the images: {what}"),
+    }
+}
+
+fn step_error(task: &LoadedTask, step: String, source: std::io::Error) -> RestoreError {
+    RestoreError::Step {
+        pid: task.task.pid,
+        comm: task.task.comm.clone(),
+        step,
+        source,
+    }
+}
+
+/// A file step failed: name the first task that holds the file.
+fn file_step_error(
+    dump: &LoadedDump,
+    id: u32,
+    step: String,
+    source: std::io::Error,
+) -> RestoreError {
+    let holder = dump.tasks.iter().find_map(|t| {
+        t.fds
+            .fds
             .iter()
-            .find(|t| t.task.pid == ppid)
-            .ok_or_else(|| RestoreError::Incompatible {
-                what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
-            })?;
-        let parent =
-            stubs
-                .iter_mut()
-                .find(|s| s.pid == ppid)
-                .ok_or_else(|| RestoreError::Incompatible {
-                    what: format!("the parent {ppid} of pid {child_pid} is not in the dump"),
-                })?;
-        let created = build::fork_child(parent, parent_task, child_pid, task);
-        if created.is_ok() {
-            guard.pids.push(child_pid);
-        }
-        let mut created = created.map_err(step_err(child_pid, &task.task.comm))?;
-        if task.task.zombie.is_none() {
-            build::restore_memory(&mut created, dump, task, &mut shared)
-                .map_err(step_err(child_pid, &task.task.comm))?;
-        }
-        stubs.push(created);
+            .find(|e| e.file_id == id)
+            .map(|e| (t, e.fd))
+    });
+    match holder {
+        Some((task, fd)) => step_error(task, format!("fd {fd}: {step}"), source),
+        None => step_error(&dump.tasks[0], step, source),
     }
-    // Files second: every task exists now.
-    let files = files::FileTable::open_all(dump)
-        .map_err(|e| step_err(pid, &comm)(("opening files".into(), e)))?;
-    let mut prepared = Vec::with_capacity(stubs.len());
-    let mut zombies = Vec::new();
-    for (stub, task) in stubs.into_iter().zip(&dump.tasks) {
-        if task.task.zombie.is_some() {
-            zombies.push((stub, task));
-            continue;
-        }
-        let ready =
-            build::prepare(stub, task, &files).map_err(step_err(task.task.pid, &task.task.comm))?;
-        prepared.push((ready, task));
-    }
-    before_resume().map_err(|e| step_err(pid, &comm)(("verifying the page images".into(), e)))?;
-    // Zombies end before anyone runs, so their parents find them dead, as before.
-    for (stub, task) in zombies {
-        build::make_zombie(stub, task).map_err(step_err(task.task.pid, &task.task.comm))?;
-    }
-    for (ready, task) in prepared {
-        build::resume(ready).map_err(step_err(task.task.pid, &task.task.comm))?;
-    }
-    guard.armed = false;
-    Ok(())
 }
 
 fn write_pidfile(path: &std::path::Path, pid: i32) -> Result<(), RestoreError> {

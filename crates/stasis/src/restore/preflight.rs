@@ -76,12 +76,14 @@ pub fn check_files(dump: &LoadedDump, task: &LoadedTask) -> Result<(), RestoreEr
             continue;
         };
         let path = match &file.kind {
-            Some(pb::open_file::Kind::Regular(r)) => &r.path,
-            Some(pb::open_file::Kind::Directory(d)) => &d.path,
-            Some(pb::open_file::Kind::CharDevice(c)) => &c.path,
-            Some(pb::open_file::Kind::Pipe(_)) | None => continue,
+            Some(pb::open_file::Kind::Regular(r)) => r.path.clone(),
+            Some(pb::open_file::Kind::Directory(d)) => d.path.clone(),
+            Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
+            // Files of restored tasks appear with them.
+            Some(pb::open_file::Kind::Proc(p)) if p.pid == 0 => crate::files::procfs::full_path(p),
+            Some(pb::open_file::Kind::Proc(_) | pb::open_file::Kind::Pipe(_)) | None => continue,
         };
-        check(&format!("fd {}:", entry.fd), path)?;
+        check(&format!("fd {}:", entry.fd), &path)?;
     }
     for vma in &task.mm.vmas {
         if vma.kind() == pb::VmaKind::File {

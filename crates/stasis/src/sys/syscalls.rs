@@ -282,6 +282,13 @@ pub fn set_status_flags(fd: BorrowedFd<'_>, flags: i32) -> io::Result<()> {
     check(ret as libc::c_long).map(|_| ())
 }
 
+/// lseek(SEEK_SET): the offset of an open file description.
+pub fn seek_to(fd: BorrowedFd<'_>, offset: u64) -> io::Result<()> {
+    // SAFETY: lseek takes an fd and integers and touches no memory of ours.
+    let ret = unsafe { libc::lseek(fd.as_raw_fd(), offset as libc::off_t, libc::SEEK_SET) };
+    check(ret as libc::c_long).map(|_| ())
+}
+
 /// Raises our own soft limit on open files to the hard limit.
 pub fn raise_own_nofile_limit() -> io::Result<()> {
     // SAFETY: rlimit is plain old data; zeroed is a valid value.
