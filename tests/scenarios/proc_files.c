@@ -51,6 +51,8 @@ static int child(int ready_w)
 	if (field(info55, "pos:") != 99)
 		fail("B: after a seek fdinfo/55 shows pos %ld, expected 99 (not the live fd?)",
 		     field(info55, "pos:"));
+	/* A reads our fdinfo/44 meanwhile: stay until it is done. */
+	wait_for_file("a-done");
 	return scenario_failures ? 1 : 0;
 }
 
@@ -122,6 +124,9 @@ int main(void)
 	if (flags < 0 || !(flags & O_APPEND))
 		fail("A: /proc/%d/fdinfo/44 flags %lo lack O_APPEND", b, flags);
 
+	int done = open("a-done", O_CREAT | O_WRONLY, 0600);
+	SETUP(done >= 0);
+	close(done);
 	int st = 0;
 	if (waitpid(b, &st, 0) != b || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		fail("A: child B ended with status %#x", st);

@@ -74,3 +74,88 @@ fn refuses_a_proc_file_of_a_process_outside_the_tree() {
     run.trigger_go();
     run.expect_success();
 }
+
+/// An fd table that names a file record files.img does not hold is rejected when the images
+/// are loaded, before any process exists.
+#[test]
+fn restore_of_an_fd_table_naming_a_missing_file_fails_at_load() {
+    use stasis_image::{
+        decode_image, encode_image, fd_table_image_name, inventory_name, pb, ImageKind,
+    };
+    let mut run = Scenario::c("wait_go").start();
+    run.dump_ok(&[]);
+    run.reap_dumped();
+    let path = run.images().join(fd_table_image_name(run.pid));
+    let bytes = std::fs::read(&path).expect("read the fd table image");
+    let mut table: pb::FdTableImage = decode_image(ImageKind::FdTable, &bytes).unwrap();
+    let entry = table.fds.last_mut().expect("the process has fds");
+    entry.file_id = 9999;
+    let fd = entry.fd.to_string();
+    let encoded = encode_image(ImageKind::FdTable, &table);
+    std::fs::write(&path, &encoded).unwrap();
+    // A consistent dump otherwise: the inventory records the new size.
+    let inventory_path = run.images().join(inventory_name());
+    let bytes = std::fs::read(&inventory_path).unwrap();
+    let mut inventory: pb::Inventory = decode_image(ImageKind::Inventory, &bytes).unwrap();
+    let name = fd_table_image_name(run.pid);
+    for image in inventory.images.iter_mut().filter(|i| i.name == name) {
+        image.size = encoded.len() as u64;
+    }
+    std::fs::write(
+        &inventory_path,
+        encode_image(ImageKind::Inventory, &inventory),
+    )
+    .unwrap();
+    let output = run.restore(&["-d"]);
+    output.assert_clean_failure(&[1], &[&[&name], &["9999"], &[&fd]]);
+    reap_if_zombie(run.pid);
+    assert!(
+        !pid_exists(run.pid),
+        "a failed restore left pid {} behind",
+        run.pid
+    );
+}
+
+/// Pipes across three processes: a parent writes into a pipe read by its first child, which
+/// passes on to a pipe read by the second child; bytes are in flight in both at the dump.
+#[test]
+fn pipes_across_three_processes() {
+    Scenario::c("pipes_three").check();
+}
+
+/// A shell pipeline with data in the pipe: `producer | consumer`, where the consumer reads
+/// slower than the producer writes; the numbers must arrive in order, none lost or repeated.
+#[test]
+fn bash_pipeline_with_data_in_the_pipe() {
+    Scenario::python("pipeline", PIPELINE).check();
+}
+
+const PIPELINE: &str = r#"
+import os, subprocess, sys, time
+errors = []
+# The pipeline: numbers 1.. written as fast as the pipe takes them, read slowly.
+out = open("numbers.txt", "wb")
+pipeline = subprocess.Popen(
+    ["bash", "-c", "i=0; while :; do i=$((i+1)); echo $i; done | "
+     "while read n; do echo $n; [ -e stop ] && [ $n -ge $(cat stop) ] && break; sleep 0.001; done"],
+    stdout=out, stdin=subprocess.DEVNULL)
+# Wait until the pipe is full (the consumer lags far behind).
+time.sleep(0.5)
+print("READY", flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.01)
+time.sleep(0.5)
+seen = open("numbers.txt").read().split()
+last = int(seen[-1]) if seen else 0
+with open("stop.tmp", "w") as f:
+    f.write(str(last + 200))
+os.rename("stop.tmp", "stop")
+pipeline.wait(timeout=30)
+numbers = [int(x) for x in open("numbers.txt").read().split()]
+if numbers != list(range(1, len(numbers) + 1)):
+    bad = next(i for i, n in enumerate(numbers) if n != i + 1)
+    errors.append(f"numbers out of order at line {bad + 1}: {numbers[max(0, bad - 2):bad + 3]}")
+if len(numbers) < last + 200:
+    errors.append(f"the consumer stopped at {len(numbers)}, before {last + 200}")
+finish(errors)
+"#;
