@@ -9,6 +9,12 @@
  *   scenarios cow MIB N   fill MIB MiB of private anonymous memory with
  *                         pseudo-random bytes, then fork N idle children that
  *                         share it copy-on-write; "READY <pid>" once all exist.
+ *   scenarios fds N DIR   one process holding N open fds: half of them regular
+ *                         files (100 files in DIR, each opened many times, every
+ *                         open its own description), half pipe ends.
+ *   scenarios shared_fds T N DIR
+ *                         T processes sharing the same N descriptions (opened
+ *                         as for fds, then inherited by T-1 forked children).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -17,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include "bench.h"
@@ -46,6 +54,39 @@ static void fork_idle_children(long n)
 	}
 }
 
+/* Room for many fds: the soft limit up to the hard one. */
+static void raise_nofile(void)
+{
+	struct rlimit limit;
+	if (getrlimit(RLIMIT_NOFILE, &limit) == 0) {
+		limit.rlim_cur = limit.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &limit);
+	}
+}
+
+/* Opens n fds: pairs of regular-file opens, then a pipe (two fds), in turn. */
+static void open_mixed(long n, const char *dir)
+{
+	char path[4096];
+	for (long i = 0; i < n;) {
+		if (i % 4 < 2) {
+			snprintf(path, sizeof(path), "%s/file-%ld", dir, i % 100);
+			if (open(path, O_RDWR | O_CREAT, 0600) < 0) {
+				perror(path);
+				exit(1);
+			}
+			i++;
+		} else {
+			int ends[2];
+			if (pipe(ends) != 0) {
+				perror("pipe");
+				exit(1);
+			}
+			i += 2;
+		}
+	}
+}
+
 static void *thread_main(void *arg)
 {
 	(void)arg;
@@ -63,7 +104,8 @@ static void ready(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: scenarios tree N | threads N | cow MIB N\n");
+	fprintf(stderr, "usage: scenarios tree N | threads N | cow MIB N | fds N DIR | "
+			"shared_fds T N DIR\n");
 	return 2;
 }
 
@@ -114,6 +156,19 @@ int main(int argc, char **argv)
 			mem[i] = x | 0x0101010101010101ULL; /* no zero bytes */
 		}
 		fork_idle_children(kids);
+		ready();
+	} else if (strcmp(argv[1], "fds") == 0) {
+		if (argc < 4)
+			return usage();
+		raise_nofile();
+		open_mixed(n, argv[3]);
+		ready();
+	} else if (strcmp(argv[1], "shared_fds") == 0) {
+		if (argc < 5)
+			return usage();
+		raise_nofile();
+		open_mixed(strtol(argv[3], NULL, 10), argv[4]);
+		fork_idle_children(n - 1);
 		ready();
 	}
 	return usage();

@@ -197,15 +197,23 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             format,
         } => {
             if plan {
-                let plan = stasis::restore::plan_only(&dir).map_err(|err| {
+                let planned = stasis::restore::plan_only(&dir).map_err(|err| {
                     Failure::new(
                         exit::FAILED,
                         format!("cannot plan a restore from {}: {err}", dir.display()),
                     )
                 })?;
                 match format {
-                    PlanFormat::Text => print!("{}", plan.to_text()),
-                    PlanFormat::Dot => print!("{}", plan.to_dot()),
+                    PlanFormat::Text => print!("{}", planned.plan.to_text()),
+                    PlanFormat::Dot => print!("{}", planned.plan.to_dot()),
+                }
+                if display_stats {
+                    eprintln!(
+                        "plan of {} steps: images loaded and verified in {:.3} ms, planned in {:.3} ms",
+                        planned.plan.steps.len(),
+                        planned.load_time.as_secs_f64() * 1e3,
+                        planned.plan_time.as_secs_f64() * 1e3
+                    );
                 }
                 return Ok(ExitCode::SUCCESS);
             }

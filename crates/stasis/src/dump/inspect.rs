@@ -1,6 +1,7 @@
 //! Reading a task's state from /proc before and after it is frozen, and the
 //! checks that decide whether it can be checkpointed at all.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::error::{Blocker, DumpError};
@@ -297,22 +298,25 @@ fn pipe_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> {
         .collect();
     let mut exclude = tree.to_vec();
     exclude.push(crate::sys::syscalls::getpid());
-    let mut seen = Vec::new();
+    // Which ends of each pipe the tree holds: (read, write).
+    let mut held: HashMap<u64, (bool, bool)> = HashMap::new();
+    for &(_, probe) in &ends {
+        if let Some(id) = files::pipe::pipe_id(&probe.link) {
+            let slot = held.entry(id).or_default();
+            if files::pipe::is_write_end(probe) {
+                slot.1 = true;
+            } else {
+                slot.0 = true;
+            }
+        }
+    }
+    let mut seen = HashSet::new();
     let mut blockers = Vec::new();
     for &(insp, probe) in &ends {
         let Some(id) = files::pipe::pipe_id(&probe.link) else {
             continue;
         };
-        if seen.contains(&id) {
-            continue;
-        }
-        seen.push(id);
-        let kinds: Vec<bool> = ends
-            .iter()
-            .filter(|(_, p)| files::pipe::pipe_id(&p.link) == Some(id))
-            .map(|(_, p)| files::pipe::is_write_end(p))
-            .collect();
-        if kinds.contains(&true) && kinds.contains(&false) {
+        if !seen.insert(id) || held[&id] == (true, true) {
             continue;
         }
         let outside: Vec<String> = files::pipe::outside_holders(id, &exclude)

@@ -5,6 +5,7 @@ pub mod error;
 pub mod inspect;
 mod state;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -268,20 +269,19 @@ fn collect_files(
     tasks: &[(i32, &[(files::FdProbe, files::FileKind)])],
 ) -> std::io::Result<(pb::FilesImage, Vec<Vec<pb::FdEntry>>)> {
     let mut records: Vec<pb::OpenFile> = Vec::new();
-    // For each record, one (pid, fd) that holds it, to compare new fds against.
-    let mut holders: Vec<(i32, i32, u64, u64)> = Vec::new();
+    // Per inode, the records of it so far with one (pid, fd) that holds each,
+    // to compare new fds against.
+    let mut holders: HashMap<(u64, u64), Vec<(u32, i32, i32)>> = HashMap::new();
     let mut tables = Vec::new();
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
         for (probe, kind) in fds {
             let stat = probe.stat.unwrap_or_default();
+            let same_inode = holders.entry((stat.dev, stat.ino)).or_default();
             let mut file_id = None;
-            for (i, &(holder_pid, holder_fd, dev, ino)) in holders.iter().enumerate() {
-                if dev == stat.dev
-                    && ino == stat.ino
-                    && crate::sys::syscalls::same_open_file(holder_pid, holder_fd, pid, probe.fd)?
-                {
-                    file_id = Some(records[i].id);
+            for &(id, holder_pid, holder_fd) in same_inode.iter() {
+                if crate::sys::syscalls::same_open_file(holder_pid, holder_fd, pid, probe.fd)? {
+                    file_id = Some(id);
                     break;
                 }
             }
@@ -290,7 +290,7 @@ fn collect_files(
                 None => {
                     let id = records.len() as u32 + 1;
                     records.push(files::to_open_file(id, probe, *kind));
-                    holders.push((pid, probe.fd, stat.dev, stat.ino));
+                    same_inode.push((id, pid, probe.fd));
                     id
                 }
             };
@@ -327,24 +327,30 @@ fn collect_pipes(
                 .map(move |(p, _)| (pid, p))
         })
         .collect();
+    // Per pipe: one end (any) and a read end if the tree holds one, found in
+    // one pass (trees can hold thousands of pipes).
+    let mut by_pipe: HashMap<u64, ((i32, i32), Option<(i32, i32)>)> = HashMap::new();
+    let mut order = Vec::new();
     for &(pid, probe) in &ends {
         let Some(id) = files::pipe::pipe_id(&probe.link) else {
             continue;
         };
-        if pipes.iter().any(|p| p.pipe_id == id) {
-            continue;
+        let slot = by_pipe.entry(id).or_insert_with(|| {
+            order.push(id);
+            ((pid, probe.fd), None)
+        });
+        if slot.1.is_none() && !files::pipe::is_write_end(probe) {
+            slot.1 = Some((pid, probe.fd));
         }
-        let grab = |pid: i32, fd: i32| -> std::io::Result<std::os::fd::OwnedFd> {
-            let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
-            crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd)
-        };
-        let any_end = grab(pid, probe.fd)?;
-        let read_end = match ends.iter().find(|(_, p)| {
-            files::pipe::pipe_id(&p.link) == Some(id) && !files::pipe::is_write_end(p)
-        }) {
-            Some(&(reader, p)) => Some(grab(reader, p.fd)?),
-            None => None,
-        };
+    }
+    let grab = |(pid, fd): (i32, i32)| -> std::io::Result<std::os::fd::OwnedFd> {
+        let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
+        crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd)
+    };
+    for id in order {
+        let (any, reader) = by_pipe[&id];
+        let any_end = grab(any)?;
+        let read_end = reader.map(grab).transpose()?;
         pipes.push(files::pipe::dump_pipe(
             id,
             any_end.as_fd(),

@@ -4,6 +4,7 @@
 //! signals and limits, then credentials (which take privileges away), and the
 //! registers last.
 
+use std::collections::HashSet;
 use std::io;
 
 use stasis_image::{pb, LoadedDump, LoadedTask};
@@ -633,44 +634,52 @@ fn install_entries(
 ) -> io::Result<()> {
     let stasis = crate::sys::syscalls::getpid();
     let pidfd = inj.syscall(libc::SYS_pidfd_open, &[stasis as u64, 0])? as i32;
+    // Above every saved fd, so that no dup3 below replaces it.
     let pidfd = move_above(inj, pidfd, base)?;
-    let mut temp_of_file: Vec<(u32, i32)> = Vec::new();
     let result = (|| -> io::Result<()> {
-        for entry in entries {
-            if temp_of_file.iter().any(|(id, _)| *id == entry.file_id) {
+        let mut done: HashSet<u32> = HashSet::new();
+        for first in entries {
+            if !done.insert(first.file_id) {
                 continue;
             }
-            let ours = files.raw_fd(entry.file_id).ok_or_else(|| {
+            let ours = files.raw_fd(first.file_id).ok_or_else(|| {
                 io::Error::other(format!(
                     "fd {}: file {} was not opened",
-                    entry.fd, entry.file_id
+                    first.fd, first.file_id
                 ))
             })?;
+            // The copy lands on the lowest free fd: not one installed already,
+            // maybe one still to come, which is why it is closed right after.
             let temp = inj
                 .syscall(libc::SYS_pidfd_getfd, &[pidfd as u64, ours as u64, 0])
                 .map_err(|e| {
-                    io::Error::new(e.kind(), format!("fd {}: pidfd_getfd: {e}", entry.fd))
+                    io::Error::new(e.kind(), format!("fd {}: pidfd_getfd: {e}", first.fd))
                 })? as i32;
-            let temp = move_above(inj, temp, base)?;
-            temp_of_file.push((entry.file_id, temp));
-        }
-        for entry in entries {
-            let Some(&(_, temp)) = temp_of_file.iter().find(|(id, _)| *id == entry.file_id) else {
-                continue;
-            };
-            let cloexec = if entry.cloexec {
-                libc::O_CLOEXEC as u64
-            } else {
-                0
-            };
-            inj.syscall(inject::SYS_dup3, &[temp as u64, entry.fd as u64, cloexec])
-                .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup3: {e}", entry.fd)))?;
+            let mut keep_temp = false;
+            for entry in entries.iter().filter(|e| e.file_id == first.file_id) {
+                if entry.fd == temp {
+                    keep_temp = true;
+                    let flags = if entry.cloexec { libc::FD_CLOEXEC } else { 0 };
+                    inj.syscall(
+                        inject::SYS_fcntl,
+                        &[temp as u64, libc::F_SETFD as u64, flags as u64],
+                    )?;
+                    continue;
+                }
+                let cloexec = if entry.cloexec {
+                    libc::O_CLOEXEC as u64
+                } else {
+                    0
+                };
+                inj.syscall(inject::SYS_dup3, &[temp as u64, entry.fd as u64, cloexec])
+                    .map_err(|e| io::Error::new(e.kind(), format!("fd {}: dup3: {e}", entry.fd)))?;
+            }
+            if !keep_temp {
+                inj.close(temp)?;
+            }
         }
         Ok(())
     })();
-    for (_, temp) in temp_of_file {
-        let _ = inj.close(temp);
-    }
     let _ = inj.close(pidfd);
     result
 }

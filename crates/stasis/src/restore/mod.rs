@@ -85,11 +85,26 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     })
 }
 
+/// A plan made without touching the system, and what it took.
+pub struct PlanOnly {
+    pub plan: RestorePlan,
+    pub load_time: std::time::Duration,
+    pub plan_time: std::time::Duration,
+}
+
 /// Loads and verifies a dump and plans its restore, without touching the
 /// system: what `stasis restore --plan` prints.
-pub fn plan_only(dir: &std::path::Path) -> Result<RestorePlan, RestoreError> {
+pub fn plan_only(dir: &std::path::Path) -> Result<PlanOnly, RestoreError> {
+    let started = Instant::now();
     let dump = LoadedDump::load(dir)?;
-    Ok(plan::plan(&plan::PlanInput::from_dump(&dump))?)
+    let load_time = started.elapsed();
+    let started = Instant::now();
+    let plan = plan::plan(&plan::PlanInput::from_dump(&dump))?;
+    Ok(PlanOnly {
+        plan,
+        load_time,
+        plan_time: started.elapsed(),
+    })
 }
 
 /// Restores from a grandchild that has been orphaned, with the task created as
@@ -132,7 +147,12 @@ fn restore_detached(
                 };
                 let outcome = match create_and_build(dump, plan, true, &mut wait_for_verdict) {
                     Ok(()) => "OK".to_string(),
-                    Err(err) => format!("ERR {err}"),
+                    Err(err) => {
+                        // Take the verdict even so: closing a socket with unread
+                        // data resets it, and our report would be lost.
+                        let _ = wait_for_verdict();
+                        format!("ERR {err}")
+                    }
                 };
                 let _ = report_tx.write_all(outcome.as_bytes());
                 exit_now(0);
