@@ -1,25 +1,30 @@
-/* A tree that never stands still: 20 workers, each forking a short-lived child
- * over and over (20 to 40 processes at any time, children exiting and being
- * reaped all the time). The dump must catch it consistently; after restore
+/* A tree that never stands still: N workers (argv[1], default 20, at most
+ * MAX_WORKERS), each forking a short-lived child over and over (close to 2N
+ * processes at any time, children exiting and being reaped all the time). The dump must catch it consistently; after restore
  * every worker must carry on forking, and the tree must wind down cleanly. */
 #include "scenario.h"
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 
-#define WORKERS 20
+#define MAX_WORKERS 100
+
+static int WORKERS = 20;
 
 struct shared {
-	volatile uint64_t rounds[WORKERS];
+	volatile uint64_t rounds[MAX_WORKERS];
 	volatile int stop;
 };
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		WORKERS = atoi(argv[1]);
+	SETUP(WORKERS > 0 && WORKERS <= MAX_WORKERS);
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	SETUP(sh != MAP_FAILED);
-	pid_t workers[WORKERS];
+	pid_t workers[MAX_WORKERS];
 	for (int i = 0; i < WORKERS; i++) {
 		workers[i] = fork();
 		SETUP(workers[i] >= 0);
@@ -27,6 +32,9 @@ int main(void)
 			while (!sh->stop) {
 				pid_t c = fork();
 				if (c == 0) {
+					/* Alive for a while, so most workers have a child
+					 * at any moment. */
+					usleep(2000);
 					volatile uint64_t x = 0;
 					for (int k = 0; k < 20000; k++)
 						x += (uint64_t)k;
@@ -49,7 +57,7 @@ int main(void)
 			usleep(1000);
 	ready();
 	wait_for_go();
-	uint64_t seen[WORKERS];
+	uint64_t seen[MAX_WORKERS];
 	for (int i = 0; i < WORKERS; i++)
 		seen[i] = sh->rounds[i];
 	int64_t deadline = now_ns(CLOCK_MONOTONIC) + 20LL * 1000000000;

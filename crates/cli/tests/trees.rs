@@ -45,6 +45,12 @@ fn a_tree_of_workers_forking_and_reaping_children_all_the_time() {
     Scenario::c("fork_storm").check();
 }
 
+/// The same with 60 workers: about 100 tasks at any moment, every one forking or exiting.
+#[test]
+fn a_tree_of_a_hundred_tasks_forking_and_exiting_all_the_time() {
+    Scenario::c("fork_storm").arg("60").check();
+}
+
 #[test]
 fn a_tree_with_a_child_in_another_pid_namespace_is_refused_and_runs_on() {
     let mut run = Scenario::c("pidns_child").start();

@@ -252,9 +252,12 @@ fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
             }
             match FrozenTask::freeze(pid) {
                 Ok(task) => frozen.push(task),
-                // It exited meanwhile; the next scan will not list it.
+                // It exited meanwhile (gone, or a zombie its parent has not
+                // reaped yet); the next scan sees it as it is now.
                 Err(_)
-                    if pid != root && !std::path::Path::new(&format!("/proc/{pid}")).exists() => {}
+                    if pid != root
+                        && (!std::path::Path::new(&format!("/proc/{pid}")).exists()
+                            || inspect::is_zombie(pid)) => {}
                 Err(err) => return Err(err),
             }
         }
