@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 #[test]
@@ -85,4 +87,82 @@ fn a_dump_leaves_the_running_tree_sharing_its_memory() {
     run.assert_running_unchanged();
     run.trigger_go();
     run.expect_success();
+}
+
+/// Kills a daemon that is nobody's tracked child, whatever the test's outcome.
+struct KillOnDrop(i32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = stasis::sys::syscalls::kill(self.0, libc::SIGKILL);
+        reap_if_zombie(self.0);
+    }
+}
+
+/// A daemon whose session and process group were led by processes that have exited (a double
+/// fork): the restore recreates both ids with placeholder processes, so the daemon comes back in
+/// the same session and group, with the same parent.
+#[test]
+fn a_daemon_whose_session_and_group_leaders_exited_keeps_its_ids() {
+    let mut run = Scenario::c("daemon_session").exit_code(0).start();
+    let line = run
+        .log()
+        .lines()
+        .find(|l| l.starts_with("DAEMON "))
+        .map(str::to_string)
+        .expect("the daemon prints its ids");
+    let ids: Vec<i32> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let (daemon, sid, pgid) = (ids[0], ids[1], ids[2]);
+    let _cleanup = KillOnDrop(daemon);
+    // X (the session leader) and D1 (the group leader) are gone.
+    assert_eq!(run.wait_exit(), Exit::Code(0));
+    reap_if_zombie(pgid);
+    assert!(
+        !pid_exists(sid) && !pid_exists(pgid),
+        "the leaders still exist"
+    );
+
+    let images = run.images();
+    let daemon_s = daemon.to_string();
+    run.stasis(&["dump", "-t", &daemon_s, "-D", path_str(&images)])
+        .assert_success();
+    wait_pid(daemon, Duration::from_secs(10)).expect("the dumped daemon ends");
+    let pidfile = run.pidfile();
+    let restore = run.stasis(&[
+        "-v",
+        "restore",
+        "-D",
+        path_str(&images),
+        "-d",
+        "--pidfile",
+        path_str(&pidfile),
+    ]);
+    restore.assert_success();
+    assert!(
+        restore
+            .stderr
+            .contains(&format!("recreating session {sid}"))
+            && restore
+                .stderr
+                .contains(&format!("recreating process group {pgid}")),
+        "the log does not say the ids were recreated:\n{restore}"
+    );
+    run.trigger_go();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let log = run.log();
+        let after = log.split_once("READY").map(|(_, rest)| rest).unwrap_or("");
+        if after.contains("PASS") {
+            break;
+        }
+        assert!(
+            !after.contains("FAIL") && std::time::Instant::now() < deadline,
+            "the restored daemon did not pass:\n{log}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

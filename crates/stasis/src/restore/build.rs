@@ -102,6 +102,44 @@ pub fn fork_child(
     pid: i32,
     task: &LoadedTask,
 ) -> Result<Stub, StepError> {
+    clone_stub(parent, pid, task, 0, Some(parent_task.task.pgid))
+}
+
+/// Like [`fork_child`], but the new task becomes a child of the stub's parent
+/// (CLONE_PARENT): a placeholder stub that only holds a session or group id
+/// creates the root this way, and can then go. With `join_group` the new task
+/// joins its saved group if that is not the holder's (it must exist then).
+pub fn fork_sibling(
+    holder: &mut Stub,
+    holder_task: &LoadedTask,
+    pid: i32,
+    task: &LoadedTask,
+    join_group: bool,
+) -> Result<Stub, StepError> {
+    let parent_pgid = join_group.then_some(holder_task.task.pgid);
+    clone_stub(holder, pid, task, libc::CLONE_PARENT as u64, parent_pgid)
+}
+
+/// Ends a placeholder stub once the task it stood in for exists, and collects
+/// its exit (as its tracer; as its parent too, unless it was a sibling).
+pub fn end_placeholder(stub: Stub) -> io::Result<()> {
+    crate::sys::syscalls::kill(stub.pid, libc::SIGKILL)?;
+    loop {
+        match crate::sys::syscalls::waitpid(stub.pid, 0)? {
+            crate::sys::syscalls::WaitStatus::Exited(_)
+            | crate::sys::syscalls::WaitStatus::Signaled(_) => return Ok(()),
+            _ => continue,
+        }
+    }
+}
+
+fn clone_stub(
+    parent: &mut Stub,
+    pid: i32,
+    task: &LoadedTask,
+    flags: u64,
+    parent_pgid: Option<i32>,
+) -> Result<Stub, StepError> {
     let step = format!("creating process {pid} in process {}", parent.pid);
     ptrace::set_options(
         parent.pid,
@@ -116,7 +154,14 @@ pub fn fork_child(
     let inj = &mut parent.inj;
     inj.reset();
     let set_tid = inj.put(&(pid as u64).to_le_bytes()).step(&step)?;
-    let args = u64s(&[0, 0, 0, 0, exit_signal, 0, 0, 0, set_tid, 1, 0]);
+    // clone3 refuses an exit signal with CLONE_PARENT: the child gets the
+    // caller's own, which the holder took from the task it stands in for.
+    let exit_signal = if flags & libc::CLONE_PARENT as u64 != 0 {
+        0
+    } else {
+        exit_signal
+    };
+    let args = u64s(&[flags, 0, 0, 0, exit_signal, 0, 0, 0, set_tid, 1, 0]);
     let args_addr = inj.put(&args).step(&step)?;
     let got = inj
         .syscall(libc::SYS_clone3, &[args_addr, args.len() as u64])
@@ -139,7 +184,7 @@ pub fn fork_child(
         scratch: parent.scratch,
         threads: Vec::new(),
     };
-    restore_session(&mut child.inj, pid, task, Some(parent_task.task.pgid))
+    restore_session(&mut child.inj, pid, task, parent_pgid)
         .step("setting the session and process group")?;
     Ok(child)
 }

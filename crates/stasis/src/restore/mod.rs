@@ -300,7 +300,12 @@ fn create_and_build(
     Ok(())
 }
 
-/// The root task: a stub spawned by stasis with the saved pid.
+/// The root task: a stub spawned by stasis with the saved pid. When the
+/// root's session or process group was led by a process outside the dump
+/// (a shell, a daemon's first fork that has exited), a placeholder with that
+/// id is created first, if the id is free, and the root is created from it
+/// (as its sibling, so the root's parent is unchanged); the placeholders then
+/// go, leaving the ids to the root.
 fn create_root(
     task: &LoadedTask,
     sibling: bool,
@@ -313,20 +318,112 @@ fn create_root(
     } else {
         libc::SIGCHLD
     };
-    let child = spawn_stub(pid, exit_signal, sibling).map_err(|source| {
+    let holders = placeholders_for(task);
+    let first = holders.first().unwrap_or(task);
+    let first_pid = first.task.pid;
+    let child = spawn_stub(first_pid, exit_signal, sibling).map_err(|source| {
         if source.raw_os_error() == Some(libc::EEXIST) {
             RestoreError::PidTaken {
-                pid,
-                holder: preflight::describe_pid(pid),
+                pid: first_pid,
+                holder: preflight::describe_pid(first_pid),
             }
         } else {
-            RestoreError::Spawn { pid, comm, source }
+            RestoreError::Spawn {
+                pid,
+                comm: comm.clone(),
+                source,
+            }
         }
     })?;
     guard.pids.push(child);
     seize_and_stop(child)
         .map_err(|e| step_error(task, "taking control of the new process".into(), e))?;
-    build::start(child, task, all_vmas).map_err(|(s, e)| step_error(task, s, e))
+    let mut current =
+        build::start(child, first, all_vmas).map_err(|(s, e)| step_error(task, s, e))?;
+    for (i, holder) in holders.iter().enumerate() {
+        let next = holders.get(i + 1).unwrap_or(task);
+        // A group that was not recreated cannot be joined (see placeholders_for).
+        let join_group = next.task.pgid == holder.task.pgid;
+        let created = build::fork_sibling(&mut current, holder, next.task.pid, next, join_group)
+            .map_err(|(s, e)| step_error(task, s, e))?;
+        guard.pids.push(next.task.pid);
+        let placeholder = std::mem::replace(&mut current, created);
+        build::end_placeholder(placeholder).map_err(|e| {
+            step_error(
+                task,
+                format!("ending the placeholder of pid {}", holder.task.pid),
+                e,
+            )
+        })?;
+        guard.pids.retain(|p| *p != holder.task.pid);
+    }
+    Ok(current)
+}
+
+/// Placeholders that give the root its saved session and group ids: one
+/// leading the session, then one leading the group, for the ids that were led
+/// by a process outside the dump and are free now. An id still in use by
+/// another process cannot be taken: the root then keeps stasis' own, and the
+/// log says so.
+fn placeholders_for(task: &LoadedTask) -> Vec<LoadedTask> {
+    let t = &task.task;
+    let (pid, sid, pgid) = (t.pid, t.sid, t.pgid);
+    let free = |id: i32| id > 0 && !std::path::Path::new(&format!("/proc/{id}")).exists();
+    let ours = crate::sys::syscalls::getsid();
+    let mut holders = Vec::new();
+    let session_ok = if sid == pid || sid == ours {
+        true
+    } else if free(sid) {
+        tracing::info!(
+            pid,
+            sid,
+            "recreating session {sid}: its leader is not in the dump"
+        );
+        holders.push(placeholder(sid, sid, sid, t.exit_signal));
+        true
+    } else {
+        tracing::info!(
+            pid,
+            sid,
+            "session {sid} is held by another process: the restored process joins stasis' session"
+        );
+        false
+    };
+    let group_needed = pgid != pid && pgid != sid && pgid != crate::sys::syscalls::getpgrp();
+    if session_ok && group_needed {
+        if free(pgid) {
+            tracing::info!(
+                pid,
+                pgid,
+                "recreating process group {pgid}: its leader is not in the dump"
+            );
+            holders.push(placeholder(pgid, sid, pgid, t.exit_signal));
+        } else {
+            tracing::info!(
+                pid,
+                pgid,
+                "process group {pgid} is held by another process: the restored process cannot join it"
+            );
+        }
+    }
+    holders
+}
+
+/// A task image for a placeholder: only its ids matter.
+fn placeholder(pid: i32, sid: i32, pgid: i32, exit_signal: i32) -> LoadedTask {
+    LoadedTask {
+        task: stasis_image::pb::TaskImage {
+            pid,
+            sid,
+            pgid,
+            exit_signal,
+            comm: "placeholder".into(),
+            ..Default::default()
+        },
+        mm: Default::default(),
+        fds: Default::default(),
+        pages_path: Default::default(),
+    }
 }
 
 /// A child task, created by its restored parent (which the plan made first).

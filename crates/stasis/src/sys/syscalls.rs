@@ -173,6 +173,16 @@ pub fn stat_path(path: &std::path::Path) -> io::Result<libc::stat> {
 }
 
 /// The current process id.
+pub fn getsid() -> i32 {
+    // SAFETY: getsid(0) only reads our own session id.
+    unsafe { libc::getsid(0) }
+}
+
+pub fn getpgrp() -> i32 {
+    // SAFETY: getpgrp has no arguments and cannot fail.
+    unsafe { libc::getpgrp() }
+}
+
 pub fn getpid() -> i32 {
     std::process::id() as i32
 }
