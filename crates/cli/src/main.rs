@@ -66,6 +66,11 @@ enum Command {
         /// Print timing statistics at the end.
         #[arg(long)]
         display_stats: bool,
+        /// Restore even if a regular file the process had open is not the same file any
+        /// more: another file now at its path (different inode or device), or, for a file
+        /// opened read-only, different size or modification time. Without it restore refuses.
+        #[arg(long)]
+        allow_changed_files: bool,
     },
     /// Print every image of a dump directory (or one image file) as JSON.
     Show {
@@ -180,11 +185,13 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             detach,
             pidfile,
             display_stats,
+            allow_changed_files,
         } => {
             let opts = stasis::restore::RestoreOptions {
                 dir: dir.clone(),
                 detach,
                 pidfile,
+                allow_changed_files,
             };
             let restored = stasis::restore::restore(&opts).map_err(|err| {
                 Failure::new(

@@ -4,6 +4,8 @@
 
 pub mod chardev;
 pub mod directory;
+pub mod locks;
+pub mod owner;
 pub mod pipe;
 pub mod regular;
 
@@ -62,6 +64,9 @@ pub fn classify(probe: &FdProbe) -> Support {
         why: why.to_string(),
     };
     let link = probe.link.as_str();
+    if let Some(refused) = locks::classify(probe) {
+        return refused;
+    }
     if link.starts_with("pipe:") {
         return pipe::classify(probe);
     }
@@ -151,13 +156,38 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         flags: description_flags(&probe.info),
         position: probe.info.pos,
         kind: Some(kind),
+        locks: locks::description_locks(probe),
+        // Filled in by the dump, which asks its copy of the description.
+        owner: None,
+        signal: 0,
+    }
+}
+
+/// "pid 12 fd 3 (/var/log/x.log)" for error messages about a description of the dump.
+pub fn describe_description(dump: &stasis_image::LoadedDump, file: &pb::OpenFile) -> String {
+    let path = match &file.kind {
+        Some(pb::open_file::Kind::Regular(r)) => r.path.clone(),
+        Some(pb::open_file::Kind::Directory(d)) => d.path.clone(),
+        Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
+        Some(pb::open_file::Kind::Pipe(p)) => format!("pipe:[{}]", p.pipe_id),
+        None => format!("file {}", file.id),
+    };
+    let holder = dump.tasks.iter().find_map(|t| {
+        let entry = t.fds.fds.iter().find(|e| e.file_id == file.id)?;
+        Some((t.task.pid, entry.fd))
+    });
+    match holder {
+        Some((pid, fd)) => format!("pid {pid} fd {fd} ({path})"),
+        None => path,
     }
 }
 
 /// open(2) flags to recreate a description: its status flags without the ones
-/// that would create or truncate anything.
+/// that would create or truncate anything, and without O_ASYNC, which open(2)
+/// records but does not act on (owner.rs sets it with F_SETFL, which does).
 pub fn reopen_flags(flags: u32) -> i32 {
-    (flags as i32) & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY)
+    (flags as i32)
+        & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY | libc::O_ASYNC)
 }
 
 #[cfg(test)]

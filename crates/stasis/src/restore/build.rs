@@ -180,6 +180,7 @@ pub fn restore_memory(
 /// including) letting it run.
 pub fn prepare<'a>(
     stub: Stub,
+    dump: &LoadedDump,
     task: &'a LoadedTask,
     files: &super::files::FileTable,
 ) -> Result<Prepared<'a>, StepError> {
@@ -199,6 +200,7 @@ pub fn prepare<'a>(
     // the whole hard limit while opening, then apply the saved limits.
     raise_nofile(&mut inj).step("raising the open-file limit")?;
     install_files(&mut inj, task, files).step("installing files")?;
+    crate::files::locks::take_posix_locks(&mut inj, dump, task).step("taking POSIX locks")?;
     restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;

@@ -6,7 +6,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
@@ -41,7 +41,16 @@ impl FileTable {
                 None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
             }
         }
+        crate::files::locks::take_description_locks(dump, |id| table.fd(id))?;
         Ok(table)
+    }
+
+    /// Our copy of a description.
+    pub fn fd(&self, file_id: u32) -> Option<BorrowedFd<'_>> {
+        self.fds
+            .iter()
+            .find(|(id, _)| *id == file_id)
+            .map(|(_, fd)| fd.as_fd())
     }
 
     /// Our fd for a description, for pidfd_getfd.

@@ -25,6 +25,9 @@ pub struct RestoreOptions {
     /// The caller will not wait for the restored process (`-d`).
     pub detach: bool,
     pub pidfile: Option<PathBuf>,
+    /// Restore even if a regular file the process had open was replaced or
+    /// modified since the dump (see preflight::file_changes).
+    pub allow_changed_files: bool,
 }
 
 /// A process that runs again.
@@ -52,7 +55,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     for task in &dump.tasks {
         preflight::wait_for_free_pid(task.task.pid)?;
         if task.task.zombie.is_none() {
-            preflight::check_files(&dump, task)?;
+            preflight::check_files(&dump, task, opts.allow_changed_files)?;
         }
     }
     if opts.detach {
@@ -246,10 +249,13 @@ fn create_and_build(
             zombies.push((stub, task));
             continue;
         }
-        let ready =
-            build::prepare(stub, task, &files).map_err(step_err(task.task.pid, &task.task.comm))?;
+        let ready = build::prepare(stub, dump, task, &files)
+            .map_err(step_err(task.task.pid, &task.task.comm))?;
         prepared.push((ready, task));
     }
+    // After every thread exists: an owner may be any of them.
+    crate::files::owner::restore(dump, |id| files.fd(id))
+        .map_err(|e| step_err(pid, &comm)(("restoring signal-driven I/O owners".into(), e)))?;
     before_resume().map_err(|e| step_err(pid, &comm)(("verifying the page images".into(), e)))?;
     // Zombies end before anyone runs, so their parents find them dead, as before.
     for (stub, task) in zombies {
