@@ -183,11 +183,21 @@ pub fn describe_description(dump: &stasis_image::LoadedDump, file: &pb::OpenFile
 }
 
 /// open(2) flags to recreate a description: its status flags without the ones
-/// that would create or truncate anything, and without O_ASYNC, which open(2)
-/// records but does not act on (owner.rs sets it with F_SETFL, which does).
+/// that would create or truncate anything.
 pub fn reopen_flags(flags: u32) -> i32 {
-    (flags as i32)
-        & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY | libc::O_ASYNC)
+    (flags as i32) & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY)
+}
+
+/// File state a restored task must set up itself, through its own fds, once its
+/// fd table is complete (every temporary fd closed): its POSIX locks, and
+/// O_ASYNC (whose signals carry the fd number that set it).
+pub fn restore_in_task(
+    inj: &mut crate::inject::Injector,
+    dump: &stasis_image::LoadedDump,
+    task: &stasis_image::LoadedTask,
+) -> std::io::Result<()> {
+    locks::take_posix_locks(inj, dump, task)?;
+    owner::set_async(inj, dump, task)
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ pub fn prepare<'a>(
     // the whole hard limit while opening, then apply the saved limits.
     raise_nofile(&mut inj).step("raising the open-file limit")?;
     install_files(&mut inj, task, files).step("installing files")?;
-    crate::files::locks::take_posix_locks(&mut inj, dump, task).step("taking POSIX locks")?;
+    crate::files::restore_in_task(&mut inj, dump, task).step("locks and O_ASYNC of files")?;
     restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
