@@ -20,6 +20,36 @@ fn flock_ofd_and_posix_locks_are_held_by_their_owners_after_restore() {
 }
 
 #[test]
+fn a_lock_taken_by_another_process_meanwhile_fails_the_restore_cleanly() {
+    let mut run = Scenario::c("locks").start();
+    run.dump_ok(&[]);
+    run.reap_dumped();
+    // Someone else takes the file while the process is on disk.
+    let intruder = fs::File::open(run.dir.join("locked.txt")).unwrap();
+    intruder.try_lock().expect("flock the file after the dump");
+    let pid = run.pid.to_string();
+    let output = run.restore(&["-d"]);
+    output.assert_clean_failure(
+        &[1],
+        &[&[&pid], &["locked.txt"], &["flock"], &["conflicting lock"]],
+    );
+    // Processes a detached restore had begun to build are killed; being our adopted
+    // children (we are a subreaper), their zombies are ours to reap.
+    for pid in run.dumped_pids() {
+        reap_if_zombie(pid);
+        assert!(
+            !pid_exists(pid),
+            "a failed restore left pid {pid} behind\n{output}"
+        );
+    }
+    // Once it lets go, the same images restore.
+    drop(intruder);
+    run.restore_detached();
+    run.trigger_go();
+    run.expect_success();
+}
+
+#[test]
 fn signal_driven_io_keeps_owner_signal_and_o_async_and_delivers() {
     Scenario::c("async_io").check();
 }
@@ -34,6 +64,7 @@ fn fd_numbers_gaps_cloexec_and_o_path_fds_come_back_exactly() {
 fn expect_changed_file_refused(run: &mut Run, what: &str) {
     let pid = run.pid.to_string();
     let output = run.restore(&["-d"]);
+    reap_if_zombie(run.pid);
     output.assert_clean_failure(
         &[1],
         &[
@@ -60,6 +91,9 @@ fn a_file_replaced_at_its_path_is_refused_unless_allowed() {
     fs::write(run.dir.join("data.txt.new"), "replaced\n").unwrap();
     fs::rename(run.dir.join("data.txt.new"), run.dir.join("data.txt")).unwrap();
     expect_changed_file_refused(&mut run, "different file");
+    let help = stasis(run.dir.path(), &["restore", "--help"]);
+    help.assert_success();
+    assert!(help.stdout.contains("--allow-changed-files"), "{help}");
     let output = run.restore(&["-d", "--allow-changed-files"]);
     output.assert_success();
     run.assert_running_unchanged();

@@ -141,11 +141,15 @@ fn restore_detached(dump: &LoadedDump, pending: PendingChecksums) -> Result<(), 
     let _ = report_rx.write_all(verdict.as_bytes());
     let _ = report_rx.shutdown(std::net::Shutdown::Write);
     let mut report = String::new();
-    report_rx
-        .read_to_string(&mut report)
-        .map_err(|source| RestoreError::Helper {
-            message: format!("reading the helper's report: {source}"),
-        })?;
+    if let Err(source) = report_rx.read_to_string(&mut report) {
+        // A helper that failed exits without reading our verdict, and the kernel then
+        // resets the connection (ECONNRESET) once its report has been read: keep the report.
+        if report.is_empty() {
+            return Err(RestoreError::Helper {
+                message: format!("reading the helper's report: {source}"),
+            });
+        }
+    }
     match report.strip_prefix("ERR ") {
         None if report == "OK" => Ok(()),
         Some(message) => Err(RestoreError::Helper {
