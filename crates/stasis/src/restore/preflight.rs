@@ -158,3 +158,55 @@ pub fn check_files(
     check("root directory", &task.task.root)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn saved(path: &std::path::Path) -> pb::RegularFile {
+        let m = std::fs::metadata(path).unwrap();
+        pb::RegularFile {
+            path: path.to_str().unwrap().to_string(),
+            size: m.size(),
+            dev: m.dev(),
+            inode: m.ino(),
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            mode: m.mode(),
+        }
+    }
+
+    #[test]
+    fn tells_a_replaced_file_from_a_grown_one() {
+        let dir = std::env::temp_dir().join(format!("stasis-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        std::fs::write(&path, "one\n").unwrap();
+        let before = saved(&path);
+        let (rdonly, wronly_append) = (
+            libc::O_RDONLY as u32,
+            (libc::O_WRONLY | libc::O_APPEND) as u32,
+        );
+        assert_eq!(file_changes(rdonly, &before), None);
+
+        // Grown in place: refused for a reader, accepted for a writer.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"two\n"))
+            .unwrap();
+        assert!(file_changes(rdonly, &before).unwrap().contains("modified"));
+        assert_eq!(file_changes(wronly_append, &before), None);
+        let path_only = (libc::O_PATH | libc::O_RDONLY) as u32;
+        assert_eq!(file_changes(path_only, &before), None);
+
+        // Another file renamed over the path: refused for everyone.
+        let other = dir.join("g");
+        std::fs::write(&other, "one\n").unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        assert!(file_changes(wronly_append, &before)
+            .unwrap()
+            .contains("different file"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
