@@ -55,6 +55,15 @@ fn signal_driven_io_keeps_owner_signal_and_o_async_and_delivers() {
 }
 
 #[test]
+fn a_signal_owner_outside_the_tree_is_refused_and_the_process_runs_on() {
+    let mut run = Scenario::c("owner_outside").start();
+    let pid = run.pid.to_string();
+    run.expect_refused(&[&[&pid], &["fd 3"], &["F_SETOWN"], &["outside"]]);
+    run.trigger_go();
+    run.expect_success();
+}
+
+#[test]
 fn fd_numbers_gaps_cloexec_and_o_path_fds_come_back_exactly() {
     Scenario::c("fd_table").check();
 }

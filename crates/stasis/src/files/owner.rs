@@ -25,6 +25,28 @@ pub fn dump(fd: BorrowedFd<'_>) -> (Option<pb::FileOwner>, i32) {
     (owner, signal)
 }
 
+/// Why the owner of a description's signal-driven I/O prevents a checkpoint, if
+/// it does: an owner outside the dumped processes would, after restore, be
+/// whatever process then has that id (or none). `tree` are the dumped pids,
+/// `groups` their process groups.
+pub fn outside_owner(fd: BorrowedFd<'_>, tree: &[i32], groups: &[i32]) -> Option<String> {
+    let owner = dump(fd).0?;
+    let inside = match owner.kind {
+        0 => tree
+            .iter()
+            .any(|pid| std::path::Path::new(&format!("/proc/{pid}/task/{}", owner.id)).exists()),
+        2 => groups.contains(&owner.id),
+        _ => tree.contains(&owner.id),
+    };
+    (!inside).then(|| {
+        format!(
+            "its signal-driven I/O owner (F_SETOWN) is {} {}, outside the dumped processes; checkpoint them together, or reset the owner (fcntl F_SETOWN 0)",
+            kind_name(owner.kind),
+            owner.id
+        )
+    })
+}
+
 fn kind_name(kind: i32) -> &'static str {
     match kind {
         0 => "thread",
