@@ -1,14 +1,15 @@
 /* File locks survive a checkpoint, held by the same owner: flock (exclusive on
  * one file, shared on another), OFD locks (write and read ranges) and POSIX
  * record locks of the parent (write and read ranges, taken through an fd that
- * also has a dup) and of a child (through the description it shares with the
- * parent). After "go" a checker process that did not exist at the dump probes
+ * also has a dup; and a read lock on its own executable) and of a child
+ * (through the description it shares with the parent). After "go" a checker process that did not exist at the dump probes
  * for conflicts (F_GETLK, F_OFD_GETLK, flock LOCK_NB); then the owners release
  * their locks and the checker must find the file free: the locks were theirs. */
 #include "scenario.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 static int getlk(int fd, int cmd, short type, off_t start, off_t len, struct flock *out)
@@ -43,6 +44,32 @@ static void expect_range(int fd, const char *what, off_t start, off_t len, short
 		fail("%s: F_OFD_GETLK finds lock type %d, expected %d", what, fl.l_type, want);
 }
 
+/* Whether /proc/locks lists a POSIX read lock of `pid` on inode `ino`. */
+static int posix_read_lock_listed(pid_t pid, ino_t ino)
+{
+	FILE *f = fopen("/proc/locks", "r");
+	if (!f)
+		return 0;
+	char line[256];
+	int found = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char kind[16], mode[16], access[16], dev[64];
+		int owner;
+		/* "1: POSIX  ADVISORY  READ 1234 fe:00:5678 0 0" */
+		char *rest = strchr(line, ':');
+		if (!rest || sscanf(rest + 1, "%15s %15s %15s %d %63s", kind, mode, access, &owner, dev) != 5)
+			continue;
+		char *last = strrchr(dev, ':');
+		if (strcmp(kind, "POSIX") == 0 && strcmp(access, "READ") == 0 && owner == pid && last &&
+		    strtoull(last + 1, NULL, 10) == (unsigned long long)ino)
+			found = 1;
+	}
+	fclose(f);
+	return found;
+}
+
+static ino_t exe_ino;
+
 /* Runs in a fresh process: 0 if every lock is where `held` says. */
 static int checker(int held, pid_t parent, pid_t child)
 {
@@ -69,6 +96,11 @@ static int checker(int held, pid_t parent, pid_t child)
 	struct flock fl;
 	if (getlk(fd, F_GETLK, F_RDLCK, 20, 10, &fl) == 0 && fl.l_type != F_UNLCK)
 		fail("a read lock on 20-29 conflicts with lock type %d", fl.l_type);
+
+	/* The lock on the executable survives restore opening (and closing) it. */
+	if (posix_read_lock_listed(parent, exe_ino) != held)
+		fail("%s: /proc/locks %s a POSIX read lock of pid %d on the executable", phase,
+		     held ? "lacks" : "still has", parent);
 
 	int ex = flock(fd, LOCK_EX | LOCK_NB);
 	if (held && ex == 0)
@@ -134,6 +166,15 @@ int main(void)
 	SETUP(fd_sh >= 0);
 	SETUP(flock(fd_sh, LOCK_SH | LOCK_NB) == 0);
 
+	/* A POSIX lock on the program's own executable (as single-instance
+	 * programs take): restore opens and closes the executable in the task. */
+	int fd_exe = open("/proc/self/exe", O_RDONLY);
+	SETUP(fd_exe >= 0);
+	SETUP(lock(fd_exe, F_SETLK, F_RDLCK, 0, 1) == 0);
+	struct stat st_exe;
+	SETUP(fstat(fd_exe, &st_exe) == 0);
+	exe_ino = st_exe.st_ino;
+
 	int to_child[2];
 	SETUP(pipe(to_child) == 0);
 	pid_t child = fork();
@@ -173,6 +214,7 @@ int main(void)
 
 	/* The owners release; nothing else may still hold the files. */
 	SETUP(lock(fd_posix, F_SETLK, F_UNLCK, 0, 0) == 0);
+	SETUP(lock(fd_exe, F_SETLK, F_UNLCK, 0, 0) == 0);
 	SETUP(lock(fd_ofd, F_OFD_SETLK, F_UNLCK, 0, 0) == 0);
 	SETUP(flock(fd_flock, LOCK_UN) == 0);
 	SETUP(flock(fd_sh, LOCK_UN) == 0);

@@ -200,7 +200,6 @@ pub fn prepare<'a>(
     // the whole hard limit while opening, then apply the saved limits.
     raise_nofile(&mut inj).step("raising the open-file limit")?;
     install_files(&mut inj, task, files).step("installing files")?;
-    crate::files::restore_in_task(&mut inj, dump, task).step("locks and O_ASYNC of files")?;
     restore_rlimits(&mut inj, &task.task.rlimits).step("setting resource limits")?;
     inj.reset();
     let cwd = inj.put_path(&task.task.cwd).step("changing directory")?;
@@ -215,6 +214,9 @@ pub fn prepare<'a>(
     inj.syscall(inject::SYS_umask, &[task.task.umask as u64])
         .step("setting umask")?;
     restore_mm_fields(&mut inj, task).step("setting mm fields (PR_SET_MM_MAP)")?;
+    // After the last fd the task opens and closes for us (the executable, just
+    // above): closing any fd of a file drops the process's POSIX locks on it.
+    crate::files::restore_in_task(&mut inj, dump, task).step("locks and O_ASYNC of files")?;
     restore_signal_actions(&mut inj, task).step("installing signal handlers")?;
     inj.syscall(inject::SYS_personality, &[task.task.personality as u64])
         .step("setting personality")?;
