@@ -66,6 +66,11 @@ enum Command {
         /// Print timing statistics at the end.
         #[arg(long)]
         display_stats: bool,
+        /// Restore even if a regular file the process had open is not the same file any
+        /// more: another file now at its path (different inode or device), or, for a file
+        /// opened read-only, different size or modification time. Without it restore refuses.
+        #[arg(long)]
+        allow_changed_files: bool,
         /// Print the restore plan (every step, in order, with what it waits
         /// for) and exit without restoring anything.
         #[arg(long)]
@@ -195,6 +200,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             display_stats,
             plan,
             format,
+            allow_changed_files,
         } => {
             if plan {
                 let planned = stasis::restore::plan_only(&dir).map_err(|err| {
@@ -221,6 +227,7 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 dir: dir.clone(),
                 detach,
                 pidfile,
+                allow_changed_files,
             };
             let restored = stasis::restore::restore(&opts).map_err(|err| {
                 Failure::new(

@@ -133,6 +133,7 @@ fn fds() -> pb::FdTableImage {
     pb::FdTableImage {
         pid: PID,
         fds: vec![fd(0, 1), fd(1, 1), fd(3, 2)],
+        ..Default::default()
     }
 }
 
@@ -148,6 +149,7 @@ fn files() -> pb::FilesImage {
                     major: 1,
                     minor: 3,
                 })),
+                ..Default::default()
             },
             pb::OpenFile {
                 id: 2,
@@ -157,6 +159,7 @@ fn files() -> pb::FilesImage {
                     path: "/etc/hostname".into(),
                     ..Default::default()
                 })),
+                ..Default::default()
             },
             pb::OpenFile {
                 id: 3,
@@ -166,6 +169,7 @@ fn files() -> pb::FilesImage {
                     pipe_id: 77,
                     write_end: true,
                 })),
+                ..Default::default()
             },
         ],
         pipes: vec![pb::Pipe {

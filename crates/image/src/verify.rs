@@ -83,6 +83,10 @@ pub enum Inconsistency {
     DuplicateFd { pid: i32, fd: i32 },
     #[error("pid {pid} fd {fd} refers to file id {file_id}, which files.img does not hold")]
     UnknownFileId { pid: i32, fd: i32, file_id: u32 },
+    #[error(
+        "pid {pid} holds a POSIX lock through file id {file_id}, which none of its fds refers to"
+    )]
+    LockWithoutFd { pid: i32, file_id: u32 },
     #[error("pid {pid}: VMA 0x{start:x}-0x{end:x} is empty or reversed")]
     EmptyVma { pid: i32, start: u64, end: u64 },
     #[error("pid {pid}: VMA 0x{start:x}-0x{end:x} is not aligned to the page size {page_size}")]
@@ -278,7 +282,8 @@ fn check_siginfos(pid: i32, tid: Option<i32>, queue: &[pb::SigInfo]) -> Result<(
     }
 }
 
-/// fds-<pid>.img: pid, unique non-negative fds, every file id present in files.img.
+/// fds-<pid>.img: pid, unique non-negative fds, every file id present in files.img,
+/// POSIX locks taken through a file the task holds.
 pub(crate) fn check_fd_table(
     pid: i32,
     table: &pb::FdTableImage,
@@ -304,6 +309,15 @@ pub(crate) fn check_fd_table(
                 pid,
                 fd,
                 file_id: entry.file_id,
+            });
+        }
+    }
+    // The task takes its POSIX locks through one of its own fds.
+    for lock in &table.posix_locks {
+        if !table.fds.iter().any(|e| e.file_id == lock.file_id) {
+            return Err(Inconsistency::LockWithoutFd {
+                pid,
+                file_id: lock.file_id,
             });
         }
     }
@@ -477,6 +491,7 @@ mod pipe_tests {
                 pipe_id,
                 write_end: false,
             })),
+            ..Default::default()
         }
     }
 

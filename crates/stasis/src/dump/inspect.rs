@@ -245,6 +245,7 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     }
     blockers.extend(pipe_blockers(&inspections, pids));
     blockers.extend(proc_file_blockers(&inspections, pids));
+    blockers.extend(owner_blockers(&inspections, pids));
     if blockers.is_empty() {
         Ok(TreeInspection {
             live: inspections,
@@ -253,6 +254,34 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     } else {
         Err(DumpError::Unsupported { blockers })
     }
+}
+
+/// A description whose signal-driven I/O goes to a process outside the tree.
+fn owner_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> {
+    use std::os::fd::AsFd;
+    let groups: Vec<i32> = inspections.iter().map(|i| i.stat.pgid).collect();
+    let mut blockers = Vec::new();
+    for insp in inspections {
+        // A task that is gone is reported elsewhere (or not dumped).
+        let Ok(pidfd) = crate::sys::syscalls::pidfd_open(insp.stat.pid) else {
+            continue;
+        };
+        for (probe, _) in &insp.fds {
+            let Ok(copy) = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd) else {
+                continue;
+            };
+            if let Some(why) = files::owner::outside_owner(copy.as_fd(), tree, &groups) {
+                blockers.push(Blocker {
+                    pid: insp.stat.pid,
+                    comm: insp.stat.comm.clone(),
+                    location: format!("fd {}", probe.fd),
+                    what: probe.link.clone(),
+                    why,
+                });
+            }
+        }
+    }
+    blockers
 }
 
 /// A /proc file of a task outside the tree names a process that will not

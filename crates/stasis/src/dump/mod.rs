@@ -77,7 +77,9 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     // longer share with them copy-on-write (parents come first).
     let mut frames_of: std::collections::HashMap<i32, pages::Frames> = Default::default();
     let mut vmas_of: std::collections::HashMap<i32, Vec<pb::Vma>> = Default::default();
-    for ((task, inspection), fd_table) in frozen.iter().zip(&inspections).zip(fd_tables) {
+    for ((task, inspection), (fd_table, posix_locks)) in
+        frozen.iter().zip(&inspections).zip(fd_tables)
+    {
         let pid = task.pid;
         let comm = inspection.stat.comm.as_str();
         let (mut task_image, brk) = state::collect_task(task, inspection)?;
@@ -155,7 +157,11 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         writer.write_image(
             &stasis_image::fd_table_image_name(pid),
             ImageKind::FdTable,
-            &pb::FdTableImage { pid, fds: fd_table },
+            &pb::FdTableImage {
+                pid,
+                fds: fd_table,
+                posix_locks,
+            },
         )?;
         entries.push(pb::TaskEntry {
             pid,
@@ -266,11 +272,12 @@ fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
 
 /// Builds one record per open file description of the whole tree and, per
 /// process, the fd table that points to them. Descriptions shared after dup()
-/// or fork() are found with kcmp.
+/// or fork() are found with kcmp. Per process also the POSIX locks it holds.
 #[allow(clippy::type_complexity)]
 fn collect_files(
     tasks: &[(i32, &[(files::FdProbe, files::FileKind)])],
-) -> std::io::Result<(pb::FilesImage, Vec<Vec<pb::FdEntry>>)> {
+) -> std::io::Result<(pb::FilesImage, Vec<(Vec<pb::FdEntry>, Vec<pb::FileLock>)>)> {
+    use std::os::fd::AsFd;
     let mut records: Vec<pb::OpenFile> = Vec::new();
     // Per inode, the records of it so far with one (pid, fd) that holds each,
     // to compare new fds against.
@@ -278,6 +285,9 @@ fn collect_files(
     let mut tables = Vec::new();
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
+        let mut posix_locks = Vec::new();
+        // Owner and signal of a description are only known to fcntl on a copy of it.
+        let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
         for (probe, kind) in fds {
             let stat = probe.stat.unwrap_or_default();
             let same_inode = holders.entry((stat.dev, stat.ino)).or_default();
@@ -292,7 +302,10 @@ fn collect_files(
                 Some(id) => id,
                 None => {
                     let id = records.len() as u32 + 1;
-                    records.push(files::to_open_file(id, probe, *kind));
+                    let mut record = files::to_open_file(id, probe, *kind);
+                    let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd)?;
+                    (record.owner, record.signal) = files::owner::dump(copy.as_fd());
+                    records.push(record);
                     same_inode.push((id, pid, probe.fd));
                     id
                 }
@@ -302,8 +315,9 @@ fn collect_files(
                 file_id,
                 cloexec: probe.info.flags & libc::O_CLOEXEC as u32 != 0,
             });
+            files::locks::add_posix_locks(probe, file_id, &mut posix_locks);
         }
-        tables.push(table);
+        tables.push((table, posix_locks));
     }
     let pipes = collect_pipes(tasks)?;
     Ok((
@@ -405,7 +419,7 @@ fn write_zombie(
         ImageKind::FdTable,
         &pb::FdTableImage {
             pid,
-            fds: Vec::new(),
+            ..Default::default()
         },
     )?;
     let pages_name = stasis_image::pages_image_name(pid);

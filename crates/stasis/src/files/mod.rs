@@ -4,6 +4,8 @@
 
 pub mod chardev;
 pub mod directory;
+pub mod locks;
+pub mod owner;
 pub mod pipe;
 pub mod procfs;
 pub mod regular;
@@ -65,6 +67,9 @@ pub fn classify(probe: &FdProbe) -> Support {
         why: why.to_string(),
     };
     let link = probe.link.as_str();
+    if let Some(refused) = locks::classify(probe) {
+        return refused;
+    }
     if link.starts_with("pipe:") {
         return pipe::classify(probe);
     }
@@ -158,6 +163,39 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         flags: description_flags(&probe.info),
         position: probe.info.pos,
         kind: Some(kind),
+        locks: locks::description_locks(probe),
+        // Filled in by the dump, which asks its copy of the description.
+        owner: None,
+        signal: 0,
+    }
+}
+
+/// What a description is, for people: its path, or "pipe:[123] write end".
+pub fn description_path(file: &pb::OpenFile) -> String {
+    match &file.kind {
+        Some(pb::open_file::Kind::Regular(r)) => r.path.clone(),
+        Some(pb::open_file::Kind::Directory(d)) => d.path.clone(),
+        Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
+        Some(pb::open_file::Kind::Pipe(end)) => format!(
+            "pipe:[{}] {} end",
+            end.pipe_id,
+            if end.write_end { "write" } else { "read" }
+        ),
+        Some(pb::open_file::Kind::Proc(p)) => procfs::full_path(p),
+        None => format!("file {}", file.id),
+    }
+}
+
+/// "pid 12 fd 3 (/var/log/x.log)" for error messages about a description of the dump.
+pub fn describe_description(dump: &stasis_image::LoadedDump, file: &pb::OpenFile) -> String {
+    let path = description_path(file);
+    let holder = dump.tasks.iter().find_map(|t| {
+        let entry = t.fds.fds.iter().find(|e| e.file_id == file.id)?;
+        Some((t.task.pid, entry.fd))
+    });
+    match holder {
+        Some((pid, fd)) => format!("pid {pid} fd {fd} ({path})"),
+        None => path,
     }
 }
 
@@ -165,6 +203,18 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
 /// that would create or truncate anything.
 pub fn reopen_flags(flags: u32) -> i32 {
     (flags as i32) & !(libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC | libc::O_NOCTTY)
+}
+
+/// File state a restored task must set up itself, through its own fds, once its
+/// fd table is complete (every temporary fd closed): its POSIX locks, and
+/// O_ASYNC (whose signals carry the fd number that set it).
+pub fn restore_in_task(
+    inj: &mut crate::inject::Injector,
+    dump: &stasis_image::LoadedDump,
+    task: &stasis_image::LoadedTask,
+) -> std::io::Result<()> {
+    locks::take_posix_locks(inj, dump, task)?;
+    owner::set_async(inj, dump, task)
 }
 
 #[cfg(test)]

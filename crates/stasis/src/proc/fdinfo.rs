@@ -9,6 +9,42 @@ pub struct FdInfo {
     pub flags: u32,
     pub mnt_id: u32,
     pub ino: u64,
+    /// The `lock:` lines: the locks held through this open file description
+    /// (flock and OFD locks of the description, POSIX locks of this process).
+    pub locks: Vec<LockLine>,
+}
+
+/// One `lock:` line, e.g. `lock:\t1: POSIX  ADVISORY  WRITE 4689 fe:00:1001 0 9`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockLine {
+    /// "POSIX", "FLOCK", "OFDLCK", "LEASE", "DELEG", ...
+    pub class: String,
+    /// "READ", "WRITE" or "UNLCK".
+    pub access: String,
+    pub pid: i32,
+    pub start: u64,
+    /// Last byte, inclusive; None for "EOF" (the lock extends as the file grows).
+    pub end: Option<u64>,
+}
+
+fn parse_lock(value: &str) -> Option<LockLine> {
+    // "1: POSIX  ADVISORY  WRITE 4689 fe:00:1001 0 9"; leases print a state
+    // ("ACTIVE", "BREAKING"...) where other locks print ADVISORY.
+    let (_, rest) = value.split_once(':')?;
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let [class, _, access, pid, _, start, end] = words.as_slice() else {
+        return None;
+    };
+    Some(LockLine {
+        class: class.to_string(),
+        access: access.to_string(),
+        pid: pid.parse().ok()?,
+        start: start.parse().ok()?,
+        end: match *end {
+            "EOF" => None,
+            n => Some(n.parse().ok()?),
+        },
+    })
 }
 
 pub fn parse_fdinfo(text: &str) -> Result<FdInfo, ParseError> {
@@ -24,6 +60,7 @@ pub fn parse_fdinfo(text: &str) -> Result<FdInfo, ParseError> {
             "flags" => info.flags = u32::from_str_radix(value, 8).map_err(|_| bad())?,
             "mnt_id" => info.mnt_id = value.parse().map_err(|_| bad())?,
             "ino" => info.ino = value.parse().map_err(|_| bad())?,
+            "lock" => info.locks.push(parse_lock(value).ok_or_else(bad)?),
             _ => {}
         }
     }
@@ -40,5 +77,44 @@ mod tests {
         assert_eq!(info.pos, 42);
         assert_eq!(info.flags, 0o2102001);
         assert_eq!(info.ino, 1234);
+        assert!(info.locks.is_empty());
+    }
+
+    #[test]
+    fn parses_lock_lines() {
+        let info = parse_fdinfo(
+            "pos:\t0\nflags:\t0100002\nmnt_id:\t27\nino:\t10010907\n\
+             lock:\t1: POSIX  ADVISORY  WRITE 4689 fe:00:10010907 0 9\n\
+             lock:\t2: FLOCK  ADVISORY  READ 4689 fe:00:10010907 0 EOF\n\
+             lock:\t3: OFDLCK ADVISORY  READ -1 fe:00:10010907 100 EOF\n",
+        )
+        .unwrap();
+        assert_eq!(
+            info.locks,
+            vec![
+                LockLine {
+                    class: "POSIX".into(),
+                    access: "WRITE".into(),
+                    pid: 4689,
+                    start: 0,
+                    end: Some(9)
+                },
+                LockLine {
+                    class: "FLOCK".into(),
+                    access: "READ".into(),
+                    pid: 4689,
+                    start: 0,
+                    end: None
+                },
+                LockLine {
+                    class: "OFDLCK".into(),
+                    access: "READ".into(),
+                    pid: -1,
+                    start: 100,
+                    end: None
+                },
+            ]
+        );
+        assert!(parse_fdinfo("lock:\t1: POSIX garbage\n").is_err());
     }
 }

@@ -256,7 +256,11 @@ pub fn complete_task(stub: &mut Stub, task: &LoadedTask) -> Result<(), StepError
 
 /// Turns a stub whose memory is in place into the saved task, up to (not
 /// including) letting it run.
-pub fn prepare(stub: Stub, task: &LoadedTask) -> Result<Prepared<'_>, StepError> {
+pub fn prepare<'a>(
+    stub: Stub,
+    dump: &LoadedDump,
+    task: &'a LoadedTask,
+) -> Result<Prepared<'a>, StepError> {
     let Stub {
         pid,
         mut inj,
@@ -285,6 +289,9 @@ pub fn prepare(stub: Stub, task: &LoadedTask) -> Result<Prepared<'_>, StepError>
     inj.syscall(inject::SYS_umask, &[task.task.umask as u64])
         .step("setting umask")?;
     restore_mm_fields(&mut inj, task).step("setting mm fields (PR_SET_MM_MAP)")?;
+    // After the last fd the task opens and closes for us (the executable, just
+    // above): closing any fd of a file drops the process's POSIX locks on it.
+    crate::files::restore_in_task(&mut inj, dump, task).step("locks and O_ASYNC of files")?;
     restore_signal_actions(&mut inj, task).step("installing signal handlers")?;
     inj.syscall(inject::SYS_personality, &[task.task.personality as u64])
         .step("setting personality")?;

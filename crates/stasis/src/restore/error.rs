@@ -28,6 +28,15 @@ pub enum RestoreError {
         source: std::io::Error,
     },
 
+    #[error("pid {pid} ({comm}) fd {fd}: {path}: {what}; the process would work on a file it never opened. Put the original file back, or restore with --allow-changed-files to use the file that is there now")]
+    ChangedFile {
+        pid: i32,
+        comm: String,
+        fd: i32,
+        path: PathBuf,
+        what: String,
+    },
+
     #[error("pid {pid} ({comm}): cannot create the process: {source}")]
     Spawn {
         pid: i32,

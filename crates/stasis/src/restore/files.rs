@@ -9,7 +9,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
@@ -46,12 +46,14 @@ impl FileTable {
         Ok(())
     }
 
-    /// The plan's `Configured(file)`: offset and status flags.
-    pub fn configure(&mut self, file: &pb::OpenFile) -> io::Result<()> {
+    /// The plan's `Configured(file)`: offset, status flags, and the flock and
+    /// OFD locks that belong to the description.
+    pub fn configure(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
         let fd = self
             .fds
             .get(&file.id)
             .ok_or_else(|| io::Error::other(format!("file {} was not created", file.id)))?;
+        crate::files::locks::take_description_locks(dump, file, fd.as_fd())?;
         match &file.kind {
             Some(pb::open_file::Kind::Pipe(_)) => syscalls::set_status_flags(
                 fd.as_fd(),
@@ -68,6 +70,11 @@ impl FileTable {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Our copy of a description.
+    pub fn fd(&self, file_id: u32) -> Option<BorrowedFd<'_>> {
+        self.fds.get(&file_id).map(|fd| fd.as_fd())
     }
 
     /// Our fd for a description, for pidfd_getfd.

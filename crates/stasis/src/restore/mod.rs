@@ -28,6 +28,9 @@ pub struct RestoreOptions {
     /// The caller will not wait for the restored process (`-d`).
     pub detach: bool,
     pub pidfile: Option<PathBuf>,
+    /// Restore even if a regular file the process had open was replaced or
+    /// modified since the dump (see preflight::file_changes).
+    pub allow_changed_files: bool,
 }
 
 /// A process that runs again.
@@ -57,7 +60,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<Restored, RestoreError> {
     for task in &dump.tasks {
         preflight::wait_for_free_pid(task.task.pid)?;
         if task.task.zombie.is_none() {
-            preflight::check_files(&dump, task)?;
+            preflight::check_files(&dump, task, opts.allow_changed_files)?;
         }
     }
     if opts.detach {
@@ -174,11 +177,15 @@ fn restore_detached(
     let _ = report_rx.write_all(verdict.as_bytes());
     let _ = report_rx.shutdown(std::net::Shutdown::Write);
     let mut report = String::new();
-    report_rx
-        .read_to_string(&mut report)
-        .map_err(|source| RestoreError::Helper {
-            message: format!("reading the helper's report: {source}"),
-        })?;
+    if let Err(source) = report_rx.read_to_string(&mut report) {
+        // A helper that failed exits without reading our verdict, and the kernel then
+        // resets the connection (ECONNRESET) once its report has been read: keep the report.
+        if report.is_empty() {
+            return Err(RestoreError::Helper {
+                message: format!("reading the helper's report: {source}"),
+            });
+        }
+    }
     match report.strip_prefix("ERR ") {
         None if report == "OK" => Ok(()),
         Some(message) => Err(RestoreError::Helper {
@@ -245,7 +252,7 @@ fn create_and_build(
             }
             Step::Configured(id) => {
                 let file = file_of(dump, id)?;
-                files.configure(file).map_err(|e| {
+                files.configure(dump, file).map_err(|e| {
                     file_step_error(
                         dump,
                         id,
@@ -274,6 +281,9 @@ fn create_and_build(
             }
         }
     }
+    // After every task and thread exists: an owner may be any of them.
+    crate::files::owner::restore(dump, |id| files.fd(id))
+        .map_err(|e| step_error(root, "restoring signal-driven I/O owners".into(), e))?;
     // Every task holds its copies now; ends and keepers nobody holds go away
     // before anyone runs.
     drop(files);
@@ -285,7 +295,7 @@ fn create_and_build(
             zombies.push((stub, task));
             continue;
         }
-        let ready = build::prepare(stub, task).map_err(|(s, e)| step_error(task, s, e))?;
+        let ready = build::prepare(stub, dump, task).map_err(|(s, e)| step_error(task, s, e))?;
         prepared.push((ready, task));
     }
     before_resume().map_err(|e| step_error(root, "verifying the page images".into(), e))?;

@@ -155,7 +155,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
         let created = Step::Created(file.id);
         need(created, None);
         need(Step::Configured(file.id), Some(created));
-        labels.insert(created, describe(file));
+        labels.insert(created, crate::files::description_path(file));
         match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => {
                 // One pipe2() makes both ends: the first end listed creates it.
@@ -270,21 +270,6 @@ fn find_cycle(needs: &BTreeMap<Step, BTreeSet<Step>>, stuck: &BTreeSet<Step>) ->
             return path.split_off(at);
         }
         path.push(next);
-    }
-}
-
-fn describe(file: &pb::OpenFile) -> String {
-    match &file.kind {
-        Some(pb::open_file::Kind::Regular(r)) => r.path.clone(),
-        Some(pb::open_file::Kind::Directory(d)) => d.path.clone(),
-        Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
-        Some(pb::open_file::Kind::Pipe(end)) => format!(
-            "pipe:[{}] {} end",
-            end.pipe_id,
-            if end.write_end { "write" } else { "read" }
-        ),
-        Some(pb::open_file::Kind::Proc(p)) => procfs::full_path(p),
-        None => "?".to_string(),
     }
 }
 

@@ -315,3 +315,75 @@ pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// flock(2) with LOCK_NB: a shared or exclusive lock of the open file description.
+pub fn flock_nonblocking(fd: BorrowedFd<'_>, exclusive: bool) -> io::Result<()> {
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    };
+    // SAFETY: flock takes two integers.
+    check(unsafe { libc::flock(fd.as_raw_fd(), op | libc::LOCK_NB) } as libc::c_long).map(|_| ())
+}
+
+/// fcntl(F_OFD_SETLK): a read or write lock on a byte range, owned by the open
+/// file description; `length` 0 means to the end of the file.
+pub fn ofd_lock_nonblocking(
+    fd: BorrowedFd<'_>,
+    write: bool,
+    start: u64,
+    length: u64,
+) -> io::Result<()> {
+    // SAFETY: flock is plain old data; zeroed is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = if write { libc::F_WRLCK } else { libc::F_RDLCK } as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = start as libc::off_t;
+    lock.l_len = length as libc::off_t;
+    // SAFETY: `lock` is a valid struct flock that outlives the call.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &lock) } as libc::c_long)
+        .map(|_| ())
+}
+
+// fcntl commands the libc crate does not define for x86_64 glibc (asm-generic/fcntl.h).
+const F_SETSIG: libc::c_int = 10;
+const F_GETSIG: libc::c_int = 11;
+const F_SETOWN_EX: libc::c_int = 15;
+const F_GETOWN_EX: libc::c_int = 16;
+
+/// fcntl(F_GETOWN_EX): (type, id) of the owner of an open file description's
+/// signal-driven I/O; id 0 when there is none.
+pub fn get_owner(fd: BorrowedFd<'_>) -> io::Result<(i32, i32)> {
+    // struct f_owner_ex { int type; pid_t pid; }
+    let mut owner = [0 as libc::c_int; 2];
+    // SAFETY: `owner` has the layout of struct f_owner_ex and outlives the call.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), F_GETOWN_EX, owner.as_mut_ptr()) } as libc::c_long)?;
+    Ok((owner[0], owner[1]))
+}
+
+/// fcntl(F_SETOWN_EX).
+pub fn set_owner(fd: BorrowedFd<'_>, kind: i32, id: i32) -> io::Result<()> {
+    let owner: [libc::c_int; 2] = [kind, id];
+    // SAFETY: `owner` has the layout of struct f_owner_ex and outlives the call.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), F_SETOWN_EX, owner.as_ptr()) } as libc::c_long)
+        .map(|_| ())
+}
+
+/// fcntl(F_GETSIG): the signal of signal-driven I/O, 0 meaning SIGIO.
+pub fn get_io_signal(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GETSIG takes no argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), F_GETSIG) } as libc::c_long).map(|s| s as i32)
+}
+
+/// fcntl(F_SETSIG).
+pub fn set_io_signal(fd: BorrowedFd<'_>, signal: i32) -> io::Result<()> {
+    // SAFETY: F_SETSIG takes an integer argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), F_SETSIG, signal) } as libc::c_long).map(|_| ())
+}
+
+/// fcntl(F_GETFL): the status flags of an open file description.
+pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<i32> {
+    // SAFETY: F_GETFL takes no argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } as libc::c_long).map(|f| f as i32)
+}
