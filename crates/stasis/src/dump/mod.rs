@@ -64,8 +64,13 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         .iter()
         .map(|i| (i.stat.pid, i.fds.as_slice()))
         .collect();
-    let (files_image, fd_tables) =
+    let (mut files_image, fd_tables) =
         collect_files(&all_fds).map_err(task_err(root, &comm, "comparing open files"))?;
+    let named_fds: Vec<(i32, &str, &[(files::FdProbe, files::FileKind)])> = inspections
+        .iter()
+        .map(|i| (i.stat.pid, i.stat.comm.as_str(), i.fds.as_slice()))
+        .collect();
+    collect_inodes(&named_fds, &mut writer, &mut files_image)?;
 
     let mut totals = pages::PageStats::default();
     let mut pages_bytes = 0u64;
@@ -307,6 +312,7 @@ fn collect_files(
         pb::FilesImage {
             files: records,
             pipes,
+            ..Default::default()
         },
         tables,
     ))
@@ -352,6 +358,103 @@ fn collect_pipes(
         )?);
     }
     Ok(pipes)
+}
+
+/// The FIFOs, deleted files and memfds the tree holds, once per inode (dev,
+/// ino), into `files_image`; the content of deleted files and memfds goes into
+/// a raw image each (see files/deleted.rs for why).
+#[allow(clippy::type_complexity)]
+fn collect_inodes(
+    tasks: &[(i32, &str, &[(files::FdProbe, files::FileKind)])],
+    writer: &mut ImageWriter,
+    files_image: &mut pb::FilesImage,
+) -> Result<(), DumpError> {
+    use files::FileKind;
+    let mut seen: Vec<(FileKind, u64, u64)> = Vec::new();
+    for &(pid, comm, fds) in tasks {
+        for (probe, kind) in fds {
+            if !matches!(
+                kind,
+                FileKind::Fifo | FileKind::DeletedFile | FileKind::Memfd
+            ) {
+                continue;
+            }
+            let stat = probe.stat.unwrap_or_default();
+            let key = (*kind, stat.dev, stat.ino);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let fd = probe.fd;
+            let link = probe.link.as_str();
+            match kind {
+                FileKind::Fifo => {
+                    // A readable description held by the tree, to tee the bytes from.
+                    let reader = tasks.iter().find_map(|&(reader_pid, _, fds)| {
+                        fds.iter()
+                            .find(|(p, k)| {
+                                *k == FileKind::Fifo
+                                    && p.stat
+                                        .is_some_and(|s| (s.dev, s.ino) == (stat.dev, stat.ino))
+                                    && files::fifo::is_readable(p)
+                            })
+                            .map(|(p, _)| (reader_pid, p))
+                    });
+                    let fifo = files::fifo::dump_fifo(pid, probe, reader).map_err(
+                        DumpError::task(pid, comm, &format!("fd {fd}: saving FIFO {link}")),
+                    )?;
+                    files_image.fifos.push(fifo);
+                }
+                FileKind::DeletedFile => {
+                    let what = format!("fd {fd}: saving the content of deleted file {link}");
+                    let (record, mut source) = files::deleted::dump_inode(pid, probe)
+                        .map_err(DumpError::task(pid, comm, &what))?;
+                    write_content(writer, &record.content_image, &mut source, record.size)
+                        .map_err(|e| match e {
+                            ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                            ContentError::Image(e) => e.into(),
+                        })?;
+                    files_image.deleted_files.push(record);
+                }
+                FileKind::Memfd => {
+                    let what = format!("fd {fd}: saving the content of memfd {link}");
+                    let (record, mut source) = files::memfd::dump_inode(pid, probe)
+                        .map_err(DumpError::task(pid, comm, &what))?;
+                    write_content(writer, &record.content_image, &mut source, record.size)
+                        .map_err(|e| match e {
+                            ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                            ContentError::Image(e) => e.into(),
+                        })?;
+                    files_image.memfds.push(record);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+enum ContentError {
+    Io(std::io::Error),
+    Image(stasis_image::ImageError),
+}
+
+/// Copies a file's content (from offset 0 of `source`) into raw image `name`.
+fn write_content(
+    writer: &mut ImageWriter,
+    name: &str,
+    source: &mut std::fs::File,
+    size: u64,
+) -> Result<(), ContentError> {
+    let mut out = writer.create_raw(name).map_err(ContentError::Image)?;
+    let copied = std::io::copy(source, &mut out).map_err(ContentError::Io)?;
+    if copied != size {
+        return Err(ContentError::Io(std::io::Error::other(format!(
+            "copied {copied} bytes but the file holds {size}"
+        ))));
+    }
+    drop(out);
+    writer.record_raw(name, None).map_err(ContentError::Image)
 }
 
 /// Images of a zombie: who it was and how it ended; no memory, no files.

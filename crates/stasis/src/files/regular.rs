@@ -9,12 +9,6 @@ pub fn classify(link: &str) -> Support {
         what: format!("file {link}"),
         why: why.to_string(),
     };
-    if link.ends_with(" (deleted)") {
-        return unsupported("the file was deleted while open; deleted files are not supported yet");
-    }
-    if link.starts_with("/memfd:") {
-        return unsupported("memfd files are not supported yet");
-    }
     if link.starts_with("/proc/") || link == "/proc" {
         return unsupported("files under /proc are not supported yet");
     }

@@ -11,7 +11,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
 
-use crate::files::reopen_flags;
+use crate::files::{self, reopen_flags};
 use crate::sys::syscalls;
 
 pub struct FileTable {
@@ -24,8 +24,28 @@ impl FileTable {
         syscalls::raise_own_nofile_limit()?;
         let mut table = FileTable { fds: Vec::new() };
         let mut pipes_done: Vec<u64> = Vec::new();
+        // FIFOs, deleted files and memfds are recreated once per inode, with
+        // every description of it.
+        let mut inodes_done: Vec<(&pb::InodeRef, &str)> = Vec::new();
         for file in &dump.files.files {
             match &file.kind {
+                Some(
+                    pb::open_file::Kind::Fifo(key)
+                    | pb::open_file::Kind::Deleted(key)
+                    | pb::open_file::Kind::Memfd(key),
+                ) => {
+                    let kind = file.kind.as_ref().map(kind_name).unwrap_or_default();
+                    if inodes_done.contains(&(key, kind)) {
+                        continue;
+                    }
+                    inodes_done.push((key, kind));
+                    let opened = match &file.kind {
+                        Some(pb::open_file::Kind::Fifo(_)) => files::fifo::restore(dump, key),
+                        Some(pb::open_file::Kind::Deleted(_)) => files::deleted::restore(dump, key),
+                        _ => files::memfd::restore(dump, key),
+                    }?;
+                    table.fds.extend(opened);
+                }
                 Some(pb::open_file::Kind::Pipe(end)) => {
                     if pipes_done.contains(&end.pipe_id) {
                         continue;
@@ -95,12 +115,29 @@ impl FileTable {
     }
 }
 
+fn kind_name(kind: &pb::open_file::Kind) -> &'static str {
+    match kind {
+        pb::open_file::Kind::Fifo(_) => "fifo",
+        pb::open_file::Kind::Deleted(_) => "deleted",
+        pb::open_file::Kind::Memfd(_) => "memfd",
+        _ => "other",
+    }
+}
+
 fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<OwnedFd> {
     let path = match kind {
         pb::open_file::Kind::Regular(r) => &r.path,
         pb::open_file::Kind::Directory(d) => &d.path,
         pb::open_file::Kind::CharDevice(c) => &c.path,
-        pb::open_file::Kind::Pipe(_) => return Err(io::Error::other("a pipe has no path")),
+        pb::open_file::Kind::Pipe(_)
+        | pb::open_file::Kind::Fifo(_)
+        | pb::open_file::Kind::Deleted(_)
+        | pb::open_file::Kind::Memfd(_) => {
+            return Err(io::Error::other(format!(
+                "file {} is not reopened by path alone",
+                file.id
+            )))
+        }
     };
     let flags = reopen_flags(file.flags);
     let mut options = OpenOptions::new();

@@ -79,7 +79,24 @@ pub fn check_files(dump: &LoadedDump, task: &LoadedTask) -> Result<(), RestoreEr
             Some(pb::open_file::Kind::Regular(r)) => &r.path,
             Some(pb::open_file::Kind::Directory(d)) => &d.path,
             Some(pb::open_file::Kind::CharDevice(c)) => &c.path,
-            Some(pb::open_file::Kind::Pipe(_)) | None => continue,
+            Some(pb::open_file::Kind::Fifo(key)) => {
+                match dump
+                    .files
+                    .fifos
+                    .iter()
+                    .find(|f| (f.dev, f.inode) == (key.dev, key.inode))
+                {
+                    Some(fifo) => &fifo.path,
+                    None => continue,
+                }
+            }
+            // Recreated from the image: nothing needs to exist.
+            Some(
+                pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::Deleted(_)
+                | pb::open_file::Kind::Memfd(_),
+            )
+            | None => continue,
         };
         check(&format!("fd {}:", entry.fd), path)?;
     }

@@ -298,3 +298,29 @@ pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+/// memfd_create(2).
+pub fn memfd_create(name: &str, flags: u32) -> io::Result<OwnedFd> {
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    let fd = check(unsafe { libc::memfd_create(c.as_ptr(), flags) } as libc::c_long)?;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// fcntl(F_GET_SEALS): the seals of a memfd (F_SEAL_*).
+pub fn seals(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: F_GET_SEALS takes no pointer argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } as libc::c_long)
+        .map(|n| n as u32)
+}
+
+/// fcntl(F_ADD_SEALS).
+pub fn add_seals(fd: BorrowedFd<'_>, seals: u32) -> io::Result<()> {
+    // SAFETY: F_ADD_SEALS takes an integer argument.
+    check(
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals as libc::c_int) }
+            as libc::c_long,
+    )
+    .map(|_| ())
+}
