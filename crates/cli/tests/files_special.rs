@@ -11,3 +11,8 @@ use common::*;
 fn fifo_shared_by_parent_and_child_with_bytes_in_flight() {
     Scenario::c("fifo").check();
 }
+
+#[test]
+fn deleted_files_opened_twice_dup_ed_and_o_tmpfile() {
+    Scenario::c("deleted_files").check();
+}

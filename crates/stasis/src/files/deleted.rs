@@ -86,7 +86,16 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         let what = what.to_string();
         move |e: io::Error| io::Error::new(e.kind(), format!("deleted file {path}: {what}: {e}"))
     };
-    let mut file = create_unlinked(path, record.mode & 0o7777).map_err(context("create"))?;
+    // A description opened with O_TMPFILE shows it in its flags (F_GETFL); only
+    // a file created with O_TMPFILE has them, so that one becomes the new file.
+    let tmpfile_description = super::descriptions_of(&dump.files, (key.dev, key.inode), pick)
+        .find(|d| d.flags as i32 & libc::O_TMPFILE == libc::O_TMPFILE);
+    let mut file = create_unlinked(
+        path,
+        record.mode & 0o7777,
+        tmpfile_description.map(|d| d.flags as i32),
+    )
+    .map_err(context("create"))?;
     let mut content = File::open(dump.dir.join(&record.content_image))
         .map_err(context(&format!("open {}", record.content_image)))?;
     let copied = io::copy(&mut content, &mut file).map_err(context("write content"))?;
@@ -104,6 +113,9 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         .map_err(context("chmod"))?;
     let mut opened = Vec::new();
     for description in super::descriptions_of(&dump.files, (key.dev, key.inode), pick) {
+        if tmpfile_description.is_some_and(|d| d.id == description.id) {
+            continue;
+        }
         let mut fd = super::reopen_inode(file.as_fd(), description.flags as i32)
             .map_err(context(&format!("reopen file id {}", description.id)))?;
         if description.position != 0 {
@@ -112,22 +124,36 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         }
         opened.push((description.id, OwnedFd::from(fd)));
     }
+    if let Some(description) = tmpfile_description {
+        file.seek(SeekFrom::Start(description.position))
+            .map_err(context(&format!("seek to {}", description.position)))?;
+        opened.push((description.id, OwnedFd::from(file)));
+    }
     Ok(opened)
 }
 
 /// A new file with no name, in the directory `path` was in if it still exists
 /// (so it lands on the same filesystem), else in /tmp. O_TMPFILE where the
 /// filesystem supports it, else a temporary name unlinked at once.
-fn create_unlinked(path: &str, mode: u32) -> io::Result<File> {
+/// `tmpfile_flags`: the flags of the O_TMPFILE description the new file is to
+/// be (its access mode and status flags are kept), or None for O_RDWR.
+fn create_unlinked(path: &str, mode: u32, tmpfile_flags: Option<i32>) -> io::Result<File> {
     let dir = Path::new(path)
         .parent()
         .filter(|dir| dir.is_dir())
         .unwrap_or(Path::new("/tmp"));
+    let (write_only, status_flags) = match tmpfile_flags {
+        Some(flags) => (
+            flags & libc::O_ACCMODE == libc::O_WRONLY,
+            super::reopen_flags(flags as u32) & !libc::O_ACCMODE & !libc::O_TMPFILE,
+        ),
+        None => (false, 0),
+    };
     let tmpfile = OpenOptions::new()
-        .read(true)
+        .read(!write_only)
         .write(true)
         .mode(mode)
-        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC | status_flags)
         .open(dir);
     match tmpfile {
         Ok(file) => return Ok(file),
@@ -147,10 +173,11 @@ fn create_unlinked(path: &str, mode: u32) -> io::Result<File> {
             crate::sys::syscalls::getpid()
         ));
         match OpenOptions::new()
-            .read(true)
+            .read(!write_only)
             .write(true)
             .create_new(true)
             .mode(mode)
+            .custom_flags(libc::O_CLOEXEC | status_flags)
             .open(&name)
         {
             Ok(file) => {
