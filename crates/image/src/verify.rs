@@ -626,6 +626,7 @@ mod pipe_tests {
         let files = pb::FilesImage {
             files: vec![pipe_end(1, 5)],
             pipes: vec![],
+            ..Default::default()
         };
         assert!(matches!(
             check_files(&files),
@@ -740,6 +741,7 @@ mod pipe_tests {
                 size: 4,
                 data: b"too long".to_vec(),
             }],
+            ..Default::default()
         };
         assert!(matches!(
             check_files(&files),

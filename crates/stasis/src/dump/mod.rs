@@ -66,7 +66,7 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         .collect();
     let (mut files_image, fd_tables) =
         collect_files(&all_fds).map_err(task_err(root, &comm, "comparing open files"))?;
-    let named_fds: Vec<(i32, &str, &[(files::FdProbe, files::FileKind)])> = inspections
+    let named_fds: Vec<NamedTaskFds> = inspections
         .iter()
         .map(|i| (i.stat.pid, i.stat.comm.as_str(), i.fds.as_slice()))
         .collect();
@@ -360,12 +360,14 @@ fn collect_pipes(
     Ok(pipes)
 }
 
+/// A task's pid, command and supported fds.
+type NamedTaskFds<'a> = (i32, &'a str, &'a [(files::FdProbe, files::FileKind)]);
+
 /// The FIFOs, deleted files and memfds the tree holds, once per inode (dev,
 /// ino), into `files_image`; the content of deleted files and memfds goes into
 /// a raw image each (see files/deleted.rs for why).
-#[allow(clippy::type_complexity)]
 fn collect_inodes(
-    tasks: &[(i32, &str, &[(files::FdProbe, files::FileKind)])],
+    tasks: &[NamedTaskFds],
     writer: &mut ImageWriter,
     files_image: &mut pb::FilesImage,
 ) -> Result<(), DumpError> {
