@@ -111,3 +111,23 @@ fn restore_is_refused_when_an_open_file_was_deleted_after_the_dump() {
 fn restore_is_refused_when_a_fifo_was_removed_after_the_dump() {
     restore_refused_when_removed_after_the_dump(Scenario::c("fifo"), "fifo");
 }
+
+/// A FIFO that a process outside the tree keeps open keeps its buffered bytes
+/// through the dump: restore must not write them a second time.
+#[test]
+fn fifo_held_open_outside_the_tree_delivers_its_bytes_once() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut run = Scenario::c("fifo").start();
+    let outside = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(run.dir.join("fifo"))
+        .expect("open the scenario's FIFO");
+    run.dump_ok(&[]);
+    run.reap_dumped();
+    run.restore_detached();
+    run.trigger_go();
+    run.expect_success();
+    drop(outside);
+}

@@ -64,6 +64,40 @@ pub fn dump_fifo(
     })
 }
 
+/// (pid, fd) of every process but us that holds the inode (dev, ino) open.
+fn other_holders(dev: u64, ino: u64) -> Vec<(i32, i32)> {
+    let me = syscalls::getpid();
+    let mut holders = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return holders;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(st) = syscalls::stat_path(&fd.path()) else {
+                continue;
+            };
+            if (st.st_dev, st.st_ino) == (dev, ino) {
+                let number = fd.file_name().to_str().and_then(|n| n.parse().ok());
+                holders.push((pid, number.unwrap_or(-1)));
+            }
+        }
+    }
+    holders
+}
+
 fn pick(kind: &pb::open_file::Kind) -> Option<&pb::InodeRef> {
     match kind {
         pb::open_file::Kind::Fifo(r) => Some(r),
@@ -110,10 +144,23 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         syscalls::set_pipe_capacity(keeper.as_fd(), fifo.size)
             .map_err(context(&format!("set capacity {}", fifo.size)))?;
     }
-    (&keeper).write_all(&fifo.data).map_err(context(&format!(
-        "write {} buffered bytes",
-        fifo.data.len()
-    )))?;
+    // A FIFO that another process kept open kept its buffer too (or that
+    // process has read it since the dump): writing the saved bytes again would
+    // deliver them twice.
+    let holders = other_holders(stat.st_dev, stat.st_ino);
+    if holders.is_empty() {
+        (&keeper).write_all(&fifo.data).map_err(context(&format!(
+            "write {} buffered bytes",
+            fifo.data.len()
+        )))?;
+    } else if !fifo.data.is_empty() {
+        tracing::warn!(
+            path,
+            bytes = fifo.data.len(),
+            ?holders,
+            "the FIFO is held open by other processes (pid, fd), which kept its buffered bytes; not writing them again"
+        );
+    }
     let mut opened = Vec::new();
     for description in super::descriptions_of(&dump.files, (key.dev, key.inode), pick) {
         let flags = description.flags as i32;
