@@ -112,6 +112,12 @@ fn restore_is_refused_when_a_fifo_was_removed_after_the_dump() {
     restore_refused_when_removed_after_the_dump(Scenario::c("fifo"), "fifo");
 }
 
+/// Only a writer holds the FIFO: the dump reads the bytes through a reader of its own.
+#[test]
+fn fifo_held_only_by_a_writer_keeps_its_bytes() {
+    Scenario::c("fifo_writer_only").check();
+}
+
 /// A FIFO that a process outside the tree keeps open keeps its buffered bytes
 /// through the dump: restore must not write them a second time.
 #[test]
