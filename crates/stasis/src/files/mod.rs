@@ -195,6 +195,39 @@ pub fn reopen_inode(holder: BorrowedFd<'_>, flags: i32) -> io::Result<File> {
     options.open(format!("/proc/self/fd/{}", holder.as_raw_fd()))
 }
 
+/// An inode that several descriptions may share and that restore recreates
+/// once, with all its descriptions: a FIFO, a deleted file or a memfd.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SharedInode<'a> {
+    Fifo(&'a pb::InodeRef),
+    Deleted(&'a pb::InodeRef),
+    Memfd(&'a pb::InodeRef),
+}
+
+impl<'a> SharedInode<'a> {
+    pub fn of(kind: Option<&'a pb::open_file::Kind>) -> Option<SharedInode<'a>> {
+        match kind? {
+            pb::open_file::Kind::Fifo(key) => Some(SharedInode::Fifo(key)),
+            pb::open_file::Kind::Deleted(key) => Some(SharedInode::Deleted(key)),
+            pb::open_file::Kind::Memfd(key) => Some(SharedInode::Memfd(key)),
+            _ => None,
+        }
+    }
+
+    /// Recreates the inode and opens every description of the dump that names
+    /// it: (file id, our fd).
+    pub fn restore(
+        self,
+        dump: &stasis_image::LoadedDump,
+    ) -> io::Result<Vec<(u32, std::os::fd::OwnedFd)>> {
+        match self {
+            SharedInode::Fifo(key) => fifo::restore(dump, key),
+            SharedInode::Deleted(key) => deleted::restore(dump, key),
+            SharedInode::Memfd(key) => memfd::restore(dump, key),
+        }
+    }
+}
+
 /// The descriptions of files.img that name inode `key` with kind `pick`.
 pub fn descriptions_of<'a>(
     files: &'a pb::FilesImage,

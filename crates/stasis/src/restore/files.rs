@@ -26,26 +26,16 @@ impl FileTable {
         let mut pipes_done: Vec<u64> = Vec::new();
         // FIFOs, deleted files and memfds are recreated once per inode, with
         // every description of it.
-        let mut inodes_done: Vec<(&pb::InodeRef, &str)> = Vec::new();
+        let mut inodes_done: Vec<files::SharedInode> = Vec::new();
         for file in &dump.files.files {
-            match &file.kind {
-                Some(
-                    pb::open_file::Kind::Fifo(key)
-                    | pb::open_file::Kind::Deleted(key)
-                    | pb::open_file::Kind::Memfd(key),
-                ) => {
-                    let kind = file.kind.as_ref().map(kind_name).unwrap_or_default();
-                    if inodes_done.contains(&(key, kind)) {
-                        continue;
-                    }
-                    inodes_done.push((key, kind));
-                    let opened = match &file.kind {
-                        Some(pb::open_file::Kind::Fifo(_)) => files::fifo::restore(dump, key),
-                        Some(pb::open_file::Kind::Deleted(_)) => files::deleted::restore(dump, key),
-                        _ => files::memfd::restore(dump, key),
-                    }?;
-                    table.fds.extend(opened);
+            if let Some(inode) = files::SharedInode::of(file.kind.as_ref()) {
+                if !inodes_done.contains(&inode) {
+                    inodes_done.push(inode);
+                    table.fds.extend(inode.restore(dump)?);
                 }
+                continue;
+            }
+            match &file.kind {
                 Some(pb::open_file::Kind::Pipe(end)) => {
                     if pipes_done.contains(&end.pipe_id) {
                         continue;
@@ -112,15 +102,6 @@ impl FileTable {
             self.fds.push((file.id, fd));
         }
         Ok(())
-    }
-}
-
-fn kind_name(kind: &pb::open_file::Kind) -> &'static str {
-    match kind {
-        pb::open_file::Kind::Fifo(_) => "fifo",
-        pb::open_file::Kind::Deleted(_) => "deleted",
-        pb::open_file::Kind::Memfd(_) => "memfd",
-        _ => "other",
     }
 }
 
