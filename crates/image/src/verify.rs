@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use crate::frame::FORMAT_VERSION;
-use crate::names::{inventory_name, is_plain_file_name, INVENTORY_TEMP_NAME};
+use crate::names::{
+    inventory_name, is_content_image_name, is_plain_file_name, INVENTORY_TEMP_NAME,
+};
 use crate::pb;
 
 /// Number of entries of TaskImage.sigactions when present (signals 1..=64).
@@ -92,7 +94,7 @@ pub enum Inconsistency {
     },
     #[error("FIFO {path} holds {len} bytes but its capacity is {size}")]
     FifoOverfull { path: String, len: u64, size: u32 },
-    #[error("{kind} (device {dev}, inode {inode}): content image name {name:?} is not a plain file name inside the dump directory")]
+    #[error("{kind} (device {dev}, inode {inode}): content image name {name:?} is not of the form deleted-<dev>-<inode>.img or memfd-<dev>-<inode>.img")]
     BadContentImageName {
         kind: &'static str,
         dev: u64,
@@ -277,7 +279,9 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
                 .map(|m| ("memfd", m.dev, m.inode, &m.content_image)),
         );
     for (kind, dev, inode, name) in contents {
-        if !is_plain_file_name(name) || name == inventory_name() || name == INVENTORY_TEMP_NAME {
+        // A content image is named for what it is, so it can never be
+        // mistaken for (or stand in for) a metadata or pages image.
+        if !is_content_image_name(name) {
             return Err(Inconsistency::BadContentImageName {
                 kind,
                 dev,
