@@ -1,5 +1,6 @@
 /* Deleted files survive a checkpoint: a file opened twice (two descriptions),
- * one of them dup'ed, then unlinked; and an O_TMPFILE file. After restore
+ * one of them dup'ed and inherited by a child, then unlinked; and an O_TMPFILE
+ * file. After restore
  * each has its content, size, offset and flags, is still unlinked and lives
  * in the same directory; the dup shares its offset with the original; the
  * second open sees writes made through the first (one inode, as before). */
@@ -7,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #define SIZE 100000
 #define TMP_SIZE 5000
@@ -82,6 +84,16 @@ int main(void)
 	int flags_a = fcntl(a, F_GETFL), flags_b = fcntl(b, F_GETFL);
 	int flags_app = fcntl(app, F_GETFL), flags_t = fcntl(t, F_GETFL);
 
+	/* The child shares the first open's description (fork) and so its offset. */
+	pid_t child = fork();
+	SETUP(child >= 0);
+	if (child == 0) {
+		wait_for_file("parent_checked");
+		if (pwrite(a, "CHILD", 5, 60) != 5 || lseek(a, 4242, SEEK_SET) != 4242)
+			_exit(1);
+		_exit(0);
+	}
+
 	ready();
 	wait_for_go();
 
@@ -118,6 +130,18 @@ int main(void)
 	char got[4] = { 0 };
 	if (pread(b, got, 3, 50) != 3 || memcmp(got, "ZZZ", 3) != 0)
 		fail("the second open reads \"%s\" where the first wrote \"ZZZ\"", got);
+	/* The child writes and moves the offset of the description it shares. */
+	int marker = open("parent_checked", O_CREAT | O_WRONLY, 0644);
+	SETUP(marker >= 0 && close(marker) == 0);
+	int status;
+	if (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail("child did not exit 0 (status %#x)", status);
+	char word[6] = { 0 };
+	if (pread(b, word, 5, 60) != 5 || memcmp(word, "CHILD", 5) != 0)
+		fail("the child's write through its inherited fd reads back as \"%s\"", word);
+	if (lseek(a, 0, SEEK_CUR) != 4242)
+		fail("the child's lseek did not move the parent's offset: not one description");
+
 	if (write(app, "END", 3) != 3)
 		fail("append through the O_APPEND open: %s", strerror(errno));
 	memset(got, 0, sizeof(got));
