@@ -1,8 +1,10 @@
 /* memfds survive a checkpoint with their name, content, size, offset and
  * seals: one sealed against growing and shrinking (opened a second time
  * through /proc, read-only), one sealed against writing, and one made without
- * MFD_ALLOW_SEALING (which shows as F_SEAL_SEAL). After restore the seals
- * still hold and both opens of the first are one inode. */
+ * MFD_ALLOW_SEALING (which shows as F_SEAL_SEAL); and a 1 GiB sparse one with
+ * a few bytes in the middle (the harness checks that the dump stays small).
+ * After restore the seals still hold and both opens of the first are one
+ * inode. */
 #include "scenario.h"
 #include <fcntl.h>
 #include <limits.h>
@@ -46,6 +48,9 @@ int main(void)
 	SETUP(p >= 0 && write(p, "hello", 5) == 5);
 	int seals_p = fcntl(p, F_GET_SEALS);
 	SETUP(seals_p == F_SEAL_SEAL);
+	int big = memfd_create("sparse", 0);
+	SETUP(big >= 0 && ftruncate(big, 1L << 30) == 0);
+	SETUP(pwrite(big, "middle", 6, 512L << 20) == 6);
 	struct stat before_m, before_p;
 	SETUP(fstat(m, &before_m) == 0 && fstat(p, &before_p) == 0);
 
@@ -110,5 +115,17 @@ int main(void)
 	if (pread(p, got, 5, 0) != 5 || memcmp(got, "hello", 5) != 0 || lseek(p, 0, SEEK_CUR) != 5)
 		fail("plain memfd holds \"%s\" at offset %ld, expected \"hello\" at 5", got,
 		     (long)lseek(p, 0, SEEK_CUR));
+	struct stat sb;
+	SETUP(fstat(big, &sb) == 0);
+	if (sb.st_size != 1L << 30)
+		fail("sparse memfd size %ld, expected 1 GiB", (long)sb.st_size);
+	memset(got, 0, sizeof(got));
+	if (pread(big, got, 6, 512L << 20) != 6 || memcmp(got, "middle", 6) != 0)
+		fail("sparse memfd holds \"%s\" at 512 MiB, expected \"middle\"", got);
+	memset(got, 1, sizeof(got));
+	if (pread(big, got, 4, (512L << 20) - 2) != 4 || memcmp(got, "\0\0mi", 4) != 0)
+		fail("sparse memfd: the hole before the data does not read as zeros");
+	if (pread(big, got, 4, (1L << 30) - 4) != 4 || memcmp(got, "\0\0\0\0", 4) != 0)
+		fail("sparse memfd: the hole at the end does not read as zeros");
 	return finish();
 }

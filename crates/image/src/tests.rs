@@ -798,8 +798,12 @@ fn add_memfd(dir: &Path) -> String {
         dev: 8,
         inode: 9,
         name: "buf".into(),
-        size: content.len() as u64,
+        size: 4096,
         content_image: name.clone(),
+        extents: vec![pb::Extent {
+            offset: 100,
+            length: content.len() as u64,
+        }],
         ..Default::default()
     });
     replace_image(dir, files_image_name(), ImageKind::Files, &files);

@@ -107,13 +107,21 @@ pub enum Inconsistency {
         path: String,
         name: String,
     },
-    #[error("{kind} {path}: size is {size} bytes but its content image {name} holds {file_size}")]
+    #[error("{kind} {path}: its extents hold {data} bytes but its content image {name} holds {file_size}")]
     ContentSizeMismatch {
         kind: &'static str,
         path: String,
         name: String,
-        size: u64,
+        data: u64,
         file_size: u64,
+    },
+    #[error("{kind} {path}: extent of {length} bytes at offset {offset} is empty, out of order or past the end of the file ({size} bytes)")]
+    BadExtent {
+        kind: &'static str,
+        path: String,
+        offset: u64,
+        length: u64,
+        size: u64,
     },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
@@ -332,9 +340,9 @@ fn inode_keys(
     Ok(seen)
 }
 
-/// Content images of deleted files and memfds: each must be listed in the
-/// inventory with exactly the recorded size. `listed_size` gives a listed
-/// image's size.
+/// Content images of deleted files and memfds: the extents are sorted, apart
+/// and inside the file, and the image is listed in the inventory holding
+/// exactly their bytes. `listed_size` gives a listed image's size.
 pub(crate) fn check_content_images(
     files: &pb::FilesImage,
     listed_size: impl Fn(&str) -> Option<u64>,
@@ -342,14 +350,38 @@ pub(crate) fn check_content_images(
     let contents = files
         .deleted_files
         .iter()
-        .map(|d| ("deleted file", &d.path, &d.content_image, d.size))
+        .map(|d| {
+            (
+                "deleted file",
+                &d.path,
+                &d.content_image,
+                d.size,
+                &d.extents,
+            )
+        })
         .chain(
             files
                 .memfds
                 .iter()
-                .map(|m| ("memfd", &m.name, &m.content_image, m.size)),
+                .map(|m| ("memfd", &m.name, &m.content_image, m.size, &m.extents)),
         );
-    for (kind, path, name, size) in contents {
+    for (kind, path, name, size, extents) in contents {
+        let mut data = 0u64;
+        let mut prev_end = 0u64;
+        for extent in extents {
+            let end = extent.offset.checked_add(extent.length);
+            if extent.length == 0 || extent.offset < prev_end || end.is_none_or(|e| e > size) {
+                return Err(Inconsistency::BadExtent {
+                    kind,
+                    path: path.clone(),
+                    offset: extent.offset,
+                    length: extent.length,
+                    size,
+                });
+            }
+            prev_end = end.unwrap_or(u64::MAX);
+            data += extent.length;
+        }
         match listed_size(name) {
             None => {
                 return Err(Inconsistency::MissingContentImage {
@@ -358,12 +390,12 @@ pub(crate) fn check_content_images(
                     name: name.clone(),
                 })
             }
-            Some(file_size) if file_size != size => {
+            Some(file_size) if file_size != data => {
                 return Err(Inconsistency::ContentSizeMismatch {
                     kind,
                     path: path.clone(),
                     name: name.clone(),
-                    size,
+                    data,
                     file_size,
                 })
             }
@@ -712,15 +744,18 @@ mod pipe_tests {
 
     #[test]
     fn content_images_must_be_listed_with_their_size() {
-        let files = pb::FilesImage {
+        let extent = |offset, length| pb::Extent { offset, length };
+        let memfd = |extents| pb::FilesImage {
             memfds: vec![pb::Memfd {
                 name: "buf".into(),
-                size: 10,
+                size: 100,
                 content_image: "memfd-8-9.img".into(),
+                extents,
                 ..Default::default()
             }],
             ..Default::default()
         };
+        let files = memfd(vec![extent(0, 4), extent(90, 6)]);
         assert!(matches!(
             check_content_images(&files, |_| None),
             Err(Inconsistency::MissingContentImage { .. })
@@ -728,12 +763,29 @@ mod pipe_tests {
         assert!(matches!(
             check_content_images(&files, |_| Some(9)),
             Err(Inconsistency::ContentSizeMismatch {
-                size: 10,
+                data: 10,
                 file_size: 9,
                 ..
             })
         ));
         assert!(check_content_images(&files, |_| Some(10)).is_ok());
+        // A file of holes only has an empty image.
+        assert!(check_content_images(&memfd(vec![]), |_| Some(0)).is_ok());
+        for bad in [
+            vec![extent(0, 0)],
+            vec![extent(90, 6), extent(0, 4)],
+            vec![extent(0, 4), extent(2, 4)],
+            vec![extent(98, 4)],
+            vec![extent(u64::MAX, 2)],
+        ] {
+            assert!(
+                matches!(
+                    check_content_images(&memfd(bad.clone()), |_| Some(8)),
+                    Err(Inconsistency::BadExtent { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -409,24 +409,26 @@ fn collect_inodes(
                 }
                 FileKind::DeletedFile => {
                     let what = format!("fd {fd}: saving the content of deleted file {link}");
-                    let (record, mut source) = files::deleted::dump_inode(pid, probe)
+                    let (mut record, source) = files::deleted::dump_inode(pid, probe)
                         .map_err(DumpError::task(pid, comm, &what))?;
-                    write_content(writer, &record.content_image, &mut source, record.size)
-                        .map_err(|e| match e {
-                            ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
-                            ContentError::Image(e) => e.into(),
-                        })?;
+                    record.extents =
+                        write_content(writer, &record.content_image, &source, record.size)
+                            .map_err(|e| match e {
+                                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                                ContentError::Image(e) => e.into(),
+                            })?;
                     files_image.deleted_files.push(record);
                 }
                 FileKind::Memfd => {
                     let what = format!("fd {fd}: saving the content of memfd {link}");
-                    let (record, mut source) = files::memfd::dump_inode(pid, probe)
+                    let (mut record, source) = files::memfd::dump_inode(pid, probe)
                         .map_err(DumpError::task(pid, comm, &what))?;
-                    write_content(writer, &record.content_image, &mut source, record.size)
-                        .map_err(|e| match e {
-                            ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
-                            ContentError::Image(e) => e.into(),
-                        })?;
+                    record.extents =
+                        write_content(writer, &record.content_image, &source, record.size)
+                            .map_err(|e| match e {
+                                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                                ContentError::Image(e) => e.into(),
+                            })?;
                     files_image.memfds.push(record);
                 }
                 _ => {}
@@ -441,22 +443,21 @@ enum ContentError {
     Image(stasis_image::ImageError),
 }
 
-/// Copies a file's content (from offset 0 of `source`) into raw image `name`.
+/// Copies the data runs of a file's content into raw image `name` (see
+/// files/content.rs) and returns them.
 fn write_content(
     writer: &mut ImageWriter,
     name: &str,
-    source: &mut std::fs::File,
+    source: &std::fs::File,
     size: u64,
-) -> Result<(), ContentError> {
-    let mut out = writer.create_raw(name).map_err(ContentError::Image)?;
-    let copied = std::io::copy(source, &mut out).map_err(ContentError::Io)?;
-    if copied != size {
-        return Err(ContentError::Io(std::io::Error::other(format!(
-            "copied {copied} bytes but the file holds {size}"
-        ))));
-    }
+) -> Result<Vec<pb::Extent>, ContentError> {
+    let out = writer.create_raw(name).map_err(ContentError::Image)?;
+    let mut out = std::io::BufWriter::new(out);
+    let extents = files::content::save(source, size, &mut out).map_err(ContentError::Io)?;
+    std::io::Write::flush(&mut out).map_err(ContentError::Io)?;
     drop(out);
-    writer.record_raw(name, None).map_err(ContentError::Image)
+    writer.record_raw(name, None).map_err(ContentError::Image)?;
+    Ok(extents)
 }
 
 /// Images of a zombie: who it was and how it ended; no memory, no files.

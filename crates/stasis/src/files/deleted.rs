@@ -55,6 +55,8 @@ pub fn dump_inode(pid: i32, probe: &FdProbe) -> io::Result<(pb::DeletedFile, Fil
         uid: stat.st_uid,
         gid: stat.st_gid,
         content_image: stasis_image::deleted_content_image_name(stat.st_dev, stat.st_ino),
+        // Filled in as the content is saved.
+        extents: Vec::new(),
     };
     Ok((record, source))
 }
@@ -96,16 +98,13 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         tmpfile_description.map(|d| d.flags as i32),
     )
     .map_err(context("create"))?;
-    let mut content = File::open(dump.dir.join(&record.content_image))
-        .map_err(context(&format!("open {}", record.content_image)))?;
-    let copied = io::copy(&mut content, &mut file).map_err(context("write content"))?;
-    if copied != record.size {
-        return Err(io::Error::other(format!(
-            "deleted file {path}: {} holds {copied} bytes, expected {}",
-            record.content_image, record.size
-        )));
-    }
-    // chown before chmod: chown clears the set-id bits.
+    super::content::restore(
+        &dump.dir.join(&record.content_image),
+        &record.extents,
+        record.size,
+        file.as_fd(),
+    )
+    .map_err(context("write content"))?;
     if let Err(e) = std::os::unix::fs::fchown(&file, Some(record.uid), Some(record.gid)) {
         tracing::warn!(path, uid = record.uid, gid = record.gid, %e, "cannot restore the owner of a deleted file");
     }

@@ -57,6 +57,8 @@ pub fn dump_inode(pid: i32, probe: &FdProbe) -> io::Result<(pb::Memfd, File)> {
         gid: stat.st_gid,
         seals,
         content_image: stasis_image::memfd_content_image_name(stat.st_dev, stat.st_ino),
+        // Filled in as the content is saved.
+        extents: Vec::new(),
     };
     Ok((record, source))
 }
@@ -99,16 +101,14 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         other => other,
     }
     .map_err(context("memfd_create"))?;
-    let mut file = File::from(memfd);
-    let mut content = File::open(dump.dir.join(&record.content_image))
-        .map_err(context(&format!("open {}", record.content_image)))?;
-    let copied = io::copy(&mut content, &mut file).map_err(context("write content"))?;
-    if copied != record.size {
-        return Err(io::Error::other(format!(
-            "memfd {name:?}: {} holds {copied} bytes, expected {}",
-            record.content_image, record.size
-        )));
-    }
+    let file = File::from(memfd);
+    super::content::restore(
+        &dump.dir.join(&record.content_image),
+        &record.extents,
+        record.size,
+        file.as_fd(),
+    )
+    .map_err(context("write content"))?;
     if let Err(e) = std::os::unix::fs::fchown(&file, Some(record.uid), Some(record.gid)) {
         tracing::warn!(name, uid = record.uid, gid = record.gid, %e, "cannot restore the owner of a memfd");
     }

@@ -3,6 +3,7 @@
 //! the list of supported kinds.
 
 pub mod chardev;
+pub mod content;
 pub mod deleted;
 pub mod directory;
 pub mod fifo;

@@ -324,3 +324,15 @@ pub fn add_seals(fd: BorrowedFd<'_>, seals: u32) -> io::Result<()> {
     )
     .map(|_| ())
 }
+
+/// lseek(2) with SEEK_DATA or SEEK_HOLE: the next offset at or after `offset`
+/// that starts data (or a hole); None past the last data (ENXIO).
+pub fn seek_data_or_hole(fd: BorrowedFd<'_>, offset: u64, whence: i32) -> io::Result<Option<u64>> {
+    // SAFETY: lseek takes only integers.
+    let ret = unsafe { libc::lseek(fd.as_raw_fd(), offset as libc::off_t, whence) };
+    match check(ret as libc::c_long) {
+        Ok(at) => Ok(Some(at as u64)),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
