@@ -6,8 +6,9 @@
 //!
 //! The content goes into a raw image of its own (deleted-<dev>-<ino>.img), not
 //! into files.img: files.img is read and decoded whole before restore, and a
-//! deleted log or database can be gigabytes. A raw image is streamed with
-//! copy_file_range and checksummed by the inventory like the page images.
+//! deleted log or database can be gigabytes. A raw image is streamed, holds
+//! only the file's data runs (content.rs), and is checksummed by the inventory
+//! like the page images (at load, before anything is created).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom};

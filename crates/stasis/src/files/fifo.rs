@@ -36,8 +36,9 @@ pub fn is_readable(probe: &FdProbe) -> bool {
 
 /// Capacity and buffered bytes of the FIFO behind `probe` (held by `pid`).
 /// `reader` is a readable description of it held by the tree, if any. Without
-/// one, a reader of our own is opened through /proc, non-blocking: the tree is
-/// frozen, so adding a reader for a moment wakes nobody who could act on it.
+/// one, a reader of our own is opened through /proc, non-blocking, for the
+/// moment of the copy. The tree is frozen; only a writer outside the tree
+/// blocked in open(2) on this FIFO would notice (its open completes).
 pub fn dump_fifo(
     pid: i32,
     probe: &FdProbe,
