@@ -110,6 +110,26 @@ impl LoadedDump {
             decode_listed(dir, &contents, ImageKind::Files, files_image_name())?;
         let file_ids =
             verify::check_files(&files).map_err(inconsistent(&dir.join(files_image_name())))?;
+        verify::check_content_images(&files, |name| listed.get(name).map(|entry| entry.size))
+            .map_err(inconsistent(&dir.join(files_image_name())))?;
+        // Contents of deleted files and memfds are checksummed now, not while the
+        // tasks are built like page images: they are written into new files
+        // before any task exists to verify them against, and are usually small.
+        let content_names: HashSet<&str> = files
+            .deleted_files
+            .iter()
+            .map(|d| d.content_image.as_str())
+            .chain(files.memfds.iter().map(|m| m.content_image.as_str()))
+            .collect();
+        let mut deferred = Vec::with_capacity(pending.raw.len());
+        for (raw_dir, entry) in pending.raw.drain(..) {
+            if content_names.contains(entry.name.as_str()) {
+                check_listed_raw(&raw_dir, &entry)?;
+            } else {
+                deferred.push((raw_dir, entry));
+            }
+        }
+        pending.raw = deferred;
 
         let page_size = inventory.page_size;
         let mut tasks = Vec::with_capacity(inventory.tasks.len());

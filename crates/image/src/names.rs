@@ -30,6 +30,30 @@ pub fn pages_image_name(pid: i32) -> String {
     format!("pages-{pid}.img")
 }
 
+/// Raw content of a deleted regular file, by the device and inode it had at dump time.
+pub fn deleted_content_image_name(dev: u64, inode: u64) -> String {
+    format!("deleted-{dev}-{inode}.img")
+}
+
+/// Raw content of a memfd, by the device and inode it had at dump time.
+pub fn memfd_content_image_name(dev: u64, inode: u64) -> String {
+    format!("memfd-{dev}-{inode}.img")
+}
+
+/// True for names of raw file-content images ("deleted-<dev>-<ino>.img",
+/// "memfd-<dev>-<ino>.img"), which carry no frame.
+pub(crate) fn is_content_image_name(name: &str) -> bool {
+    let Some(rest) = name
+        .strip_prefix("deleted-")
+        .or_else(|| name.strip_prefix("memfd-"))
+        .and_then(|rest| rest.strip_suffix(".img"))
+    else {
+        return false;
+    };
+    rest.split_once('-')
+        .is_some_and(|(dev, ino)| dev.parse::<u64>().is_ok() && ino.parse::<u64>().is_ok())
+}
+
 /// True for names of raw page files ("pages-<pid>.img"), which carry no frame.
 pub(crate) fn is_pages_image_name(name: &str) -> bool {
     name.strip_prefix("pages-")
@@ -61,6 +85,17 @@ mod tests {
         assert!(is_pages_image_name(&pages_image_name(7)));
         assert!(!is_pages_image_name("pages-x.img"));
         assert!(!is_pages_image_name("task-7.img"));
+    }
+
+    #[test]
+    fn content_names() {
+        assert_eq!(deleted_content_image_name(2049, 17), "deleted-2049-17.img");
+        assert_eq!(memfd_content_image_name(1, 2), "memfd-1-2.img");
+        assert!(is_content_image_name(&deleted_content_image_name(2049, 17)));
+        assert!(is_content_image_name(&memfd_content_image_name(1, 2)));
+        assert!(!is_content_image_name("deleted-x-1.img"));
+        assert!(!is_content_image_name("memfd-1.img"));
+        assert!(!is_content_image_name("pages-1.img"));
     }
 
     #[test]

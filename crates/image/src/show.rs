@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 use crate::error::ImageError;
 use crate::frame::{unframe, FrameError, ImageKind};
 use crate::load::{check_is_dir, check_listed_raw, read_inventory, read_listed};
-use crate::names::is_pages_image_name;
+use crate::names::{is_content_image_name, is_pages_image_name};
 use crate::pb;
 
 /// A dump directory becomes {"inventory": ..., "<file name>": <decoded image>, ...} (page
@@ -28,6 +28,12 @@ pub fn show(path: &Path) -> Result<Value, ImageError> {
         .is_some_and(is_pages_image_name)
     {
         Ok(raw_pages(meta.len()))
+    } else if path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(is_content_image_name)
+    {
+        Ok(raw_content(meta.len()))
     } else {
         let bytes = fs::read(path).map_err(|err| ImageError::io(path, "read", err))?;
         decode_any(&bytes).map_err(|source| ImageError::BadFrame {
@@ -45,6 +51,9 @@ fn show_dir(dir: &Path) -> Result<Value, ImageError> {
         let value = if is_pages_image_name(&entry.name) {
             check_listed_raw(dir, entry)?;
             raw_pages(entry.size)
+        } else if is_content_image_name(&entry.name) {
+            check_listed_raw(dir, entry)?;
+            raw_content(entry.size)
         } else {
             let bytes = read_listed(dir, entry)?;
             decode_any(&bytes).map_err(|source| ImageError::BadFrame {
@@ -60,6 +69,11 @@ fn show_dir(dir: &Path) -> Result<Value, ImageError> {
 
 fn raw_pages(size: u64) -> Value {
     json!({ "raw_pages": true, "size": size })
+}
+
+/// Content of a deleted file or memfd: raw bytes, shown by size only.
+fn raw_content(size: u64) -> Value {
+    json!({ "raw_file_content": true, "size": size })
 }
 
 /// Decodes a framed image of whichever kind its header names.

@@ -177,6 +177,7 @@ fn files() -> pb::FilesImage {
             size: 4096,
             data: b"buffered".to_vec(),
         }],
+        ..Default::default()
     }
 }
 
@@ -772,4 +773,98 @@ fn show_names_a_bad_image() {
         ),
         "{err}"
     );
+}
+
+/// Adds to a written dump a memfd whose content is in a raw image, listed in
+/// the inventory; returns the content image's name.
+fn add_memfd(dir: &Path) -> String {
+    let name = memfd_content_image_name(8, 9);
+    let content = b"hello";
+    fs::write(dir.join(&name), content).unwrap();
+    edit_inventory(dir, |inventory| {
+        inventory.images.push(pb::ImageFileEntry {
+            name: name.clone(),
+            size: content.len() as u64,
+            crc32c: crc32c::crc32c(content),
+        })
+    });
+    let mut files = files();
+    files.files.push(pb::OpenFile {
+        id: 4,
+        flags: 2,
+        position: 1,
+        kind: Some(pb::open_file::Kind::Memfd(pb::InodeRef {
+            dev: 8,
+            inode: 9,
+        })),
+        ..Default::default()
+    });
+    files.memfds.push(pb::Memfd {
+        dev: 8,
+        inode: 9,
+        name: "buf".into(),
+        size: 4096,
+        content_image: name.clone(),
+        extents: vec![pb::Extent {
+            offset: 100,
+            length: content.len() as u64,
+        }],
+        ..Default::default()
+    });
+    replace_image(dir, files_image_name(), ImageKind::Files, &files);
+    name
+}
+
+#[test]
+fn content_images_load_and_show_as_raw() {
+    let tmp = TestDir::new();
+    let dir = tmp.dump();
+    write_dump(&dir);
+    let name = add_memfd(&dir);
+    let dump = LoadedDump::load(&dir).unwrap();
+    assert_eq!(dump.files.memfds[0].content_image, name);
+    let value = show(&dir).unwrap();
+    assert_eq!(
+        value[name.as_str()],
+        serde_json::json!({"raw_file_content": true, "size": 5})
+    );
+    assert_eq!(show(&dir.join(&name)).unwrap()["size"], 5);
+}
+
+#[test]
+fn content_images_are_checksummed_at_load_not_later() {
+    let tmp = TestDir::new();
+    let dir = tmp.dump();
+    write_dump(&dir);
+    let name = add_memfd(&dir);
+    fs::write(dir.join(&name), b"jello").unwrap();
+    // Restore writes the content into a new file before the deferred
+    // (page) checksums are in: a damaged content image must fail the load itself.
+    match LoadedDump::load_deferring_raw_checksums(&dir) {
+        Err(ImageError::ChecksumMismatch { path, .. }) => assert_eq!(path, dir.join(&name)),
+        other => panic!("expected a checksum mismatch on {name}, got {other:?}"),
+    }
+}
+
+#[test]
+fn load_refuses_an_unlisted_content_image() {
+    let tmp = TestDir::new();
+    let dir = tmp.dump();
+    write_dump(&dir);
+    let name = add_memfd(&dir);
+    edit_inventory(&dir, |inventory| {
+        inventory.images.retain(|e| e.name != name)
+    });
+    let err = load_err(&dir);
+    assert!(
+        matches!(
+            &err,
+            ImageError::Inconsistent {
+                problem: Inconsistency::MissingContentImage { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&name), "{err}");
 }

@@ -5,7 +5,9 @@
 use std::collections::HashSet;
 
 use crate::frame::FORMAT_VERSION;
-use crate::names::{inventory_name, is_plain_file_name, INVENTORY_TEMP_NAME};
+use crate::names::{
+    inventory_name, is_content_image_name, is_plain_file_name, INVENTORY_TEMP_NAME,
+};
 use crate::pb;
 
 /// Number of entries of TaskImage.sigactions when present (signals 1..=64).
@@ -77,6 +79,50 @@ pub enum Inconsistency {
 
     #[error("pipe {pipe_id} is described twice")]
     DuplicatePipe { pipe_id: u64 },
+    #[error("file id {id} opens {kind} (device {dev}, inode {inode}), which files.img does not describe")]
+    UnknownInode {
+        id: u32,
+        kind: &'static str,
+        dev: u64,
+        inode: u64,
+    },
+    #[error("{kind} (device {dev}, inode {inode}) is described twice")]
+    DuplicateInode {
+        kind: &'static str,
+        dev: u64,
+        inode: u64,
+    },
+    #[error("FIFO {path} holds {len} bytes but its capacity is {size}")]
+    FifoOverfull { path: String, len: u64, size: u32 },
+    #[error("{kind} (device {dev}, inode {inode}): content image name {name:?} is not of the form deleted-<dev>-<inode>.img or memfd-<dev>-<inode>.img")]
+    BadContentImageName {
+        kind: &'static str,
+        dev: u64,
+        inode: u64,
+        name: String,
+    },
+    #[error("{kind} {path}: its content image {name} is not listed in inventory.img")]
+    MissingContentImage {
+        kind: &'static str,
+        path: String,
+        name: String,
+    },
+    #[error("{kind} {path}: its extents hold {data} bytes but its content image {name} holds {file_size}")]
+    ContentSizeMismatch {
+        kind: &'static str,
+        path: String,
+        name: String,
+        data: u64,
+        file_size: u64,
+    },
+    #[error("{kind} {path}: extent of {length} bytes at offset {offset} is empty, out of order or past the end of the file ({size} bytes)")]
+    BadExtent {
+        kind: &'static str,
+        path: String,
+        offset: u64,
+        length: u64,
+        size: u64,
+    },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
     #[error("pid {pid} lists fd {fd} twice")]
@@ -219,17 +265,148 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
             });
         }
     }
+    let deleted = inode_keys(
+        "deleted file",
+        files.deleted_files.iter().map(|d| (d.dev, d.inode)),
+    )?;
+    let memfds = inode_keys("memfd", files.memfds.iter().map(|m| (m.dev, m.inode)))?;
+    let fifos = inode_keys("FIFO", files.fifos.iter().map(|f| (f.dev, f.inode)))?;
+    for fifo in &files.fifos {
+        if fifo.data.len() as u64 > fifo.size as u64 {
+            return Err(Inconsistency::FifoOverfull {
+                path: fifo.path.clone(),
+                len: fifo.data.len() as u64,
+                size: fifo.size,
+            });
+        }
+    }
+    let contents = files
+        .deleted_files
+        .iter()
+        .map(|d| ("deleted file", d.dev, d.inode, &d.content_image))
+        .chain(
+            files
+                .memfds
+                .iter()
+                .map(|m| ("memfd", m.dev, m.inode, &m.content_image)),
+        );
+    for (kind, dev, inode, name) in contents {
+        // A content image is named for what it is, so it can never be
+        // mistaken for (or stand in for) a metadata or pages image.
+        if !is_content_image_name(name) {
+            return Err(Inconsistency::BadContentImageName {
+                kind,
+                dev,
+                inode,
+                name: name.clone(),
+            });
+        }
+    }
     for file in &files.files {
-        if let Some(pb::open_file::Kind::Pipe(end)) = &file.kind {
-            if !pipes.contains(&end.pipe_id) {
-                return Err(Inconsistency::UnknownPipe {
-                    id: file.id,
-                    pipe_id: end.pipe_id,
-                });
+        let (kind, known, inode_ref) = match &file.kind {
+            Some(pb::open_file::Kind::Pipe(end)) => {
+                if !pipes.contains(&end.pipe_id) {
+                    return Err(Inconsistency::UnknownPipe {
+                        id: file.id,
+                        pipe_id: end.pipe_id,
+                    });
+                }
+                continue;
             }
+            Some(pb::open_file::Kind::Deleted(r)) => ("deleted file", &deleted, r),
+            Some(pb::open_file::Kind::Memfd(r)) => ("memfd", &memfds, r),
+            Some(pb::open_file::Kind::Fifo(r)) => ("FIFO", &fifos, r),
+            _ => continue,
+        };
+        if !known.contains(&(inode_ref.dev, inode_ref.inode)) {
+            return Err(Inconsistency::UnknownInode {
+                id: file.id,
+                kind,
+                dev: inode_ref.dev,
+                inode: inode_ref.inode,
+            });
         }
     }
     Ok(ids)
+}
+
+/// The (dev, inode) keys of one list of inodes; each may appear once.
+fn inode_keys(
+    kind: &'static str,
+    keys: impl Iterator<Item = (u64, u64)>,
+) -> Result<HashSet<(u64, u64)>, Inconsistency> {
+    let mut seen = HashSet::new();
+    for (dev, inode) in keys {
+        if !seen.insert((dev, inode)) {
+            return Err(Inconsistency::DuplicateInode { kind, dev, inode });
+        }
+    }
+    Ok(seen)
+}
+
+/// Content images of deleted files and memfds: the extents are sorted, apart
+/// and inside the file, and the image is listed in the inventory holding
+/// exactly their bytes. `listed_size` gives a listed image's size.
+pub(crate) fn check_content_images(
+    files: &pb::FilesImage,
+    listed_size: impl Fn(&str) -> Option<u64>,
+) -> Result<(), Inconsistency> {
+    let contents = files
+        .deleted_files
+        .iter()
+        .map(|d| {
+            (
+                "deleted file",
+                &d.path,
+                &d.content_image,
+                d.size,
+                &d.extents,
+            )
+        })
+        .chain(
+            files
+                .memfds
+                .iter()
+                .map(|m| ("memfd", &m.name, &m.content_image, m.size, &m.extents)),
+        );
+    for (kind, path, name, size, extents) in contents {
+        let mut data = 0u64;
+        let mut prev_end = 0u64;
+        for extent in extents {
+            let end = extent.offset.checked_add(extent.length);
+            if extent.length == 0 || extent.offset < prev_end || end.is_none_or(|e| e > size) {
+                return Err(Inconsistency::BadExtent {
+                    kind,
+                    path: path.clone(),
+                    offset: extent.offset,
+                    length: extent.length,
+                    size,
+                });
+            }
+            prev_end = end.unwrap_or(u64::MAX);
+            data += extent.length;
+        }
+        match listed_size(name) {
+            None => {
+                return Err(Inconsistency::MissingContentImage {
+                    kind,
+                    path: path.clone(),
+                    name: name.clone(),
+                })
+            }
+            Some(file_size) if file_size != data => {
+                return Err(Inconsistency::ContentSizeMismatch {
+                    kind,
+                    path: path.clone(),
+                    name: name.clone(),
+                    data,
+                    file_size,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// task-<pid>.img against its inventory entry.
@@ -500,11 +677,131 @@ mod pipe_tests {
         let files = pb::FilesImage {
             files: vec![pipe_end(1, 5)],
             pipes: vec![],
+            ..Default::default()
         };
         assert!(matches!(
             check_files(&files),
             Err(Inconsistency::UnknownPipe { id: 1, pipe_id: 5 })
         ));
+    }
+
+    fn inode_ref(id: u32, kind: fn(pb::InodeRef) -> pb::open_file::Kind) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            flags: 0,
+            position: 0,
+            kind: Some(kind(pb::InodeRef { dev: 8, inode: 9 })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn inode_refs_need_their_inode() {
+        for kind in [
+            pb::open_file::Kind::Deleted as fn(pb::InodeRef) -> pb::open_file::Kind,
+            pb::open_file::Kind::Memfd,
+            pb::open_file::Kind::Fifo,
+        ] {
+            let files = pb::FilesImage {
+                files: vec![inode_ref(1, kind)],
+                ..Default::default()
+            };
+            assert!(matches!(
+                check_files(&files),
+                Err(Inconsistency::UnknownInode {
+                    id: 1,
+                    dev: 8,
+                    inode: 9,
+                    ..
+                })
+            ));
+        }
+        let files = pb::FilesImage {
+            files: vec![inode_ref(1, pb::open_file::Kind::Memfd)],
+            memfds: vec![pb::Memfd {
+                dev: 8,
+                inode: 9,
+                content_image: "memfd-8-9.img".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(check_files(&files).is_ok());
+    }
+
+    #[test]
+    fn inodes_are_described_once_with_plain_content_names() {
+        let memfd = pb::Memfd {
+            dev: 8,
+            inode: 9,
+            content_image: "memfd-8-9.img".into(),
+            ..Default::default()
+        };
+        let twice = pb::FilesImage {
+            memfds: vec![memfd.clone(), memfd.clone()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_files(&twice),
+            Err(Inconsistency::DuplicateInode { .. })
+        ));
+        let escaping = pb::FilesImage {
+            deleted_files: vec![pb::DeletedFile {
+                content_image: "../etc/passwd".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert!(matches!(
+            check_files(&escaping),
+            Err(Inconsistency::BadContentImageName { .. })
+        ));
+    }
+
+    #[test]
+    fn content_images_must_be_listed_with_their_size() {
+        let extent = |offset, length| pb::Extent { offset, length };
+        let memfd = |extents| pb::FilesImage {
+            memfds: vec![pb::Memfd {
+                name: "buf".into(),
+                size: 100,
+                content_image: "memfd-8-9.img".into(),
+                extents,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let files = memfd(vec![extent(0, 4), extent(90, 6)]);
+        assert!(matches!(
+            check_content_images(&files, |_| None),
+            Err(Inconsistency::MissingContentImage { .. })
+        ));
+        assert!(matches!(
+            check_content_images(&files, |_| Some(9)),
+            Err(Inconsistency::ContentSizeMismatch {
+                data: 10,
+                file_size: 9,
+                ..
+            })
+        ));
+        assert!(check_content_images(&files, |_| Some(10)).is_ok());
+        // A file of holes only has an empty image.
+        assert!(check_content_images(&memfd(vec![]), |_| Some(0)).is_ok());
+        for bad in [
+            vec![extent(0, 0)],
+            vec![extent(90, 6), extent(0, 4)],
+            vec![extent(0, 4), extent(2, 4)],
+            vec![extent(98, 4)],
+            vec![extent(u64::MAX, 2)],
+        ] {
+            assert!(
+                matches!(
+                    check_content_images(&memfd(bad.clone()), |_| Some(8)),
+                    Err(Inconsistency::BadExtent { .. })
+                ),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
@@ -516,6 +813,7 @@ mod pipe_tests {
                 size: 4,
                 data: b"too long".to_vec(),
             }],
+            ..Default::default()
         };
         assert!(matches!(
             check_files(&files),

@@ -65,8 +65,13 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         .iter()
         .map(|i| (i.stat.pid, i.fds.as_slice()))
         .collect();
-    let (files_image, fd_tables) =
+    let (mut files_image, fd_tables) =
         collect_files(&all_fds).map_err(task_err(root, &comm, "comparing open files"))?;
+    let named_fds: Vec<NamedTaskFds> = inspections
+        .iter()
+        .map(|i| (i.stat.pid, i.stat.comm.as_str(), i.fds.as_slice()))
+        .collect();
+    collect_inodes(&named_fds, &mut writer, &mut files_image)?;
 
     let mut totals = pages::PageStats::default();
     let mut pages_bytes = 0u64;
@@ -324,6 +329,7 @@ fn collect_files(
         pb::FilesImage {
             files: records,
             pipes,
+            ..Default::default()
         },
         tables,
     ))
@@ -375,6 +381,106 @@ fn collect_pipes(
         )?);
     }
     Ok(pipes)
+}
+
+/// A task's pid, command and supported fds.
+type NamedTaskFds<'a> = (i32, &'a str, &'a [(files::FdProbe, files::FileKind)]);
+
+/// The FIFOs, deleted files and memfds the tree holds, once per inode (dev,
+/// ino), into `files_image`; the content of deleted files and memfds goes into
+/// a raw image each (see files/deleted.rs for why).
+fn collect_inodes(
+    tasks: &[NamedTaskFds],
+    writer: &mut ImageWriter,
+    files_image: &mut pb::FilesImage,
+) -> Result<(), DumpError> {
+    use files::FileKind;
+    let mut seen: Vec<(FileKind, u64, u64)> = Vec::new();
+    for &(pid, comm, fds) in tasks {
+        for (probe, kind) in fds {
+            if !matches!(
+                kind,
+                FileKind::Fifo | FileKind::DeletedFile | FileKind::Memfd
+            ) {
+                continue;
+            }
+            let stat = probe.stat.unwrap_or_default();
+            let key = (*kind, stat.dev, stat.ino);
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            let fd = probe.fd;
+            let link = probe.link.as_str();
+            match kind {
+                FileKind::Fifo => {
+                    // A readable description held by the tree, to tee the bytes from.
+                    let reader = tasks.iter().find_map(|&(reader_pid, _, fds)| {
+                        fds.iter()
+                            .find(|(p, k)| {
+                                *k == FileKind::Fifo
+                                    && p.stat
+                                        .is_some_and(|s| (s.dev, s.ino) == (stat.dev, stat.ino))
+                                    && files::fifo::is_readable(p)
+                            })
+                            .map(|(p, _)| (reader_pid, p))
+                    });
+                    let fifo = files::fifo::dump_fifo(pid, probe, reader).map_err(
+                        DumpError::task(pid, comm, &format!("fd {fd}: saving FIFO {link}")),
+                    )?;
+                    files_image.fifos.push(fifo);
+                }
+                FileKind::DeletedFile => {
+                    let what = format!("fd {fd}: saving the content of deleted file {link}");
+                    let (mut record, source) = files::deleted::dump_inode(pid, probe)
+                        .map_err(DumpError::task(pid, comm, &what))?;
+                    record.extents =
+                        write_content(writer, &record.content_image, &source, record.size)
+                            .map_err(|e| match e {
+                                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                                ContentError::Image(e) => e.into(),
+                            })?;
+                    files_image.deleted_files.push(record);
+                }
+                FileKind::Memfd => {
+                    let what = format!("fd {fd}: saving the content of memfd {link}");
+                    let (mut record, source) = files::memfd::dump_inode(pid, probe)
+                        .map_err(DumpError::task(pid, comm, &what))?;
+                    record.extents =
+                        write_content(writer, &record.content_image, &source, record.size)
+                            .map_err(|e| match e {
+                                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                                ContentError::Image(e) => e.into(),
+                            })?;
+                    files_image.memfds.push(record);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+enum ContentError {
+    Io(std::io::Error),
+    Image(stasis_image::ImageError),
+}
+
+/// Copies the data runs of a file's content into raw image `name` (see
+/// files/content.rs) and returns them.
+fn write_content(
+    writer: &mut ImageWriter,
+    name: &str,
+    source: &std::fs::File,
+    size: u64,
+) -> Result<Vec<pb::Extent>, ContentError> {
+    let out = writer.create_raw(name).map_err(ContentError::Image)?;
+    let mut out = std::io::BufWriter::new(out);
+    let extents = files::content::save(source, size, &mut out).map_err(ContentError::Io)?;
+    std::io::Write::flush(&mut out).map_err(ContentError::Io)?;
+    drop(out);
+    writer.record_raw(name, None).map_err(ContentError::Image)?;
+    Ok(extents)
 }
 
 /// Images of a zombie: who it was and how it ended; no memory, no files.

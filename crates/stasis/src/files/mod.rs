@@ -3,13 +3,21 @@
 //! the list of supported kinds.
 
 pub mod chardev;
+pub mod content;
+pub mod deleted;
 pub mod directory;
+pub mod fifo;
 pub mod locks;
+pub mod memfd;
 pub mod owner;
 pub mod pipe;
 pub mod procfs;
 pub mod regular;
 
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use stasis_image::pb;
@@ -46,6 +54,11 @@ pub enum FileKind {
     Pipe,
     /// A file or directory under /proc, reopened in the restored tree.
     Proc,
+    /// A named pipe, opened by its path.
+    Fifo,
+    /// A regular file unlinked while open (O_TMPFILE files included).
+    DeletedFile,
+    Memfd,
 }
 
 /// Verdict on one fd.
@@ -89,10 +102,12 @@ pub fn classify(probe: &FdProbe) -> Support {
         return unsupported(link, "the file could not be examined (stat failed)");
     };
     match stat.mode & libc::S_IFMT {
+        libc::S_IFREG if memfd::is_memfd(link) => memfd::classify(link),
+        libc::S_IFREG if deleted::is_deleted(link) => deleted::classify(link),
         libc::S_IFREG => regular::classify(link),
         libc::S_IFDIR => directory::classify(link),
         libc::S_IFCHR => chardev::classify(link, stat.rdev),
-        libc::S_IFIFO => unsupported(&format!("FIFO {link}"), "FIFOs are not supported yet"),
+        libc::S_IFIFO => fifo::classify(link),
         libc::S_IFSOCK => unsupported(&format!("socket {link}"), "sockets are not supported yet"),
         libc::S_IFBLK => unsupported(
             &format!("block device {link}"),
@@ -157,6 +172,9 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::CharDevice => chardev::dump(probe, &stat),
         FileKind::Pipe => pipe::dump_end(probe),
         FileKind::Proc => procfs::dump(probe),
+        FileKind::Fifo => pb::open_file::Kind::Fifo(inode_ref(&stat)),
+        FileKind::DeletedFile => pb::open_file::Kind::Deleted(inode_ref(&stat)),
+        FileKind::Memfd => pb::open_file::Kind::Memfd(inode_ref(&stat)),
     };
     pb::OpenFile {
         id,
@@ -182,6 +200,11 @@ pub fn description_path(file: &pb::OpenFile) -> String {
             if end.write_end { "write" } else { "read" }
         ),
         Some(pb::open_file::Kind::Proc(p)) => procfs::full_path(p),
+        Some(pb::open_file::Kind::Fifo(key)) => format!("FIFO (inode {})", key.inode),
+        Some(pb::open_file::Kind::Deleted(key)) => {
+            format!("deleted file (inode {})", key.inode)
+        }
+        Some(pb::open_file::Kind::Memfd(key)) => format!("memfd (inode {})", key.inode),
         None => format!("file {}", file.id),
     }
 }
@@ -197,6 +220,77 @@ pub fn describe_description(dump: &stasis_image::LoadedDump, file: &pb::OpenFile
         Some((pid, fd)) => format!("pid {pid} fd {fd} ({path})"),
         None => path,
     }
+}
+
+/// The key under which files.img describes the inode of a FIFO, deleted file or memfd.
+fn inode_ref(stat: &FileStat) -> pb::InodeRef {
+    pb::InodeRef {
+        dev: stat.dev,
+        inode: stat.ino,
+    }
+}
+
+/// Opens a new open file description of the inode behind `holder` (one of our
+/// fds) through /proc/self/fd: the only way to reopen a file that has no name
+/// (deleted, O_TMPFILE, memfd). `flags` are open(2) flags; creation flags and
+/// the O_TMPFILE bits that fdinfo shows are dropped.
+pub fn reopen_inode(holder: BorrowedFd<'_>, flags: i32) -> io::Result<File> {
+    let flags = reopen_flags(flags as u32) & !libc::O_TMPFILE & !libc::O_DIRECTORY;
+    let mut options = OpenOptions::new();
+    match flags & libc::O_ACCMODE {
+        libc::O_WRONLY => options.write(true),
+        libc::O_RDWR => options.read(true).write(true),
+        _ => options.read(true),
+    };
+    options.custom_flags(flags & !libc::O_ACCMODE);
+    options.open(format!("/proc/self/fd/{}", holder.as_raw_fd()))
+}
+
+/// An inode that several descriptions may share and that restore recreates
+/// once, with all its descriptions: a FIFO, a deleted file or a memfd.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SharedInode<'a> {
+    Fifo(&'a pb::InodeRef),
+    Deleted(&'a pb::InodeRef),
+    Memfd(&'a pb::InodeRef),
+}
+
+impl<'a> SharedInode<'a> {
+    pub fn of(kind: Option<&'a pb::open_file::Kind>) -> Option<SharedInode<'a>> {
+        match kind? {
+            pb::open_file::Kind::Fifo(key) => Some(SharedInode::Fifo(key)),
+            pb::open_file::Kind::Deleted(key) => Some(SharedInode::Deleted(key)),
+            pb::open_file::Kind::Memfd(key) => Some(SharedInode::Memfd(key)),
+            _ => None,
+        }
+    }
+
+    /// Recreates the inode and opens every description of the dump that names
+    /// it: (file id, our fd).
+    pub fn restore(
+        self,
+        dump: &stasis_image::LoadedDump,
+    ) -> io::Result<Vec<(u32, std::os::fd::OwnedFd)>> {
+        match self {
+            SharedInode::Fifo(key) => fifo::restore(dump, key),
+            SharedInode::Deleted(key) => deleted::restore(dump, key),
+            SharedInode::Memfd(key) => memfd::restore(dump, key),
+        }
+    }
+}
+
+/// The descriptions of files.img that name inode `key` with kind `pick`.
+pub fn descriptions_of<'a>(
+    files: &'a pb::FilesImage,
+    key: (u64, u64),
+    pick: fn(&pb::open_file::Kind) -> Option<&pb::InodeRef>,
+) -> impl Iterator<Item = &'a pb::OpenFile> + 'a {
+    files.files.iter().filter(move |file| {
+        file.kind
+            .as_ref()
+            .and_then(pick)
+            .is_some_and(|r| (r.dev, r.inode) == key)
+    })
 }
 
 /// open(2) flags to recreate a description: its status flags without the ones
@@ -264,8 +358,24 @@ mod tests {
             classify(&probe("pipe:[42]", libc::S_IFIFO | 0o600, 0)),
             Support::Supported(FileKind::Pipe)
         );
-        assert!(matches!(
+        assert_eq!(
             classify(&probe("/tmp/gone (deleted)", libc::S_IFREG | 0o600, 0)),
+            Support::Supported(FileKind::DeletedFile)
+        );
+        assert_eq!(
+            classify(&probe("/tmp/#1234 (deleted)", libc::S_IFREG | 0o600, 0)),
+            Support::Supported(FileKind::DeletedFile)
+        );
+        assert_eq!(
+            classify(&probe("/memfd:buf (deleted)", libc::S_IFREG | 0o777, 0)),
+            Support::Supported(FileKind::Memfd)
+        );
+        assert_eq!(
+            classify(&probe("/tmp/fifo", libc::S_IFIFO | 0o600, 0)),
+            Support::Supported(FileKind::Fifo)
+        );
+        assert!(matches!(
+            classify(&probe("/tmp/fifo (deleted)", libc::S_IFIFO | 0o600, 0)),
             Support::Unsupported { .. }
         ));
         assert_eq!(

@@ -9,12 +9,6 @@ pub fn classify(link: &str) -> Support {
         what: format!("file {link}"),
         why: why.to_string(),
     };
-    if link.ends_with(" (deleted)") {
-        return unsupported("the file was deleted while open; deleted files are not supported yet");
-    }
-    if link.starts_with("/memfd:") {
-        return unsupported("memfd files are not supported yet");
-    }
     if !link.starts_with('/') {
         return unsupported("the file has no path stasis can reopen");
     }

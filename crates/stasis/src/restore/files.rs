@@ -14,7 +14,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
 
-use crate::files::{procfs, reopen_flags};
+use crate::files::{self, procfs, reopen_flags};
 use crate::sys::syscalls;
 
 /// The descriptions stasis has created so far, by file id, and the pipes
@@ -23,6 +23,9 @@ pub struct FileTable {
     fds: HashMap<u32, OwnedFd>,
     /// Ends of pipes created by their first end, by pipe id: (read, write).
     pipe_ends: HashMap<u64, (Option<OwnedFd>, Option<OwnedFd>)>,
+    /// Descriptions of FIFOs, deleted files and memfds, opened when the first
+    /// description of their inode was created, waiting for their own step.
+    inode_descriptions: HashMap<u32, OwnedFd>,
 }
 
 impl FileTable {
@@ -31,12 +34,25 @@ impl FileTable {
         Ok(FileTable {
             fds: HashMap::new(),
             pipe_ends: HashMap::new(),
+            inode_descriptions: HashMap::new(),
         })
     }
 
     /// The plan's `Created(file)`: the description exists, held by stasis.
     /// Errors name the file id and path.
     pub fn create(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
+        if let Some(inode) = files::SharedInode::of(file.kind.as_ref()) {
+            // The first description of a FIFO, deleted file or memfd recreates
+            // the inode and opens all of them (the plan orders the others after).
+            if !self.inode_descriptions.contains_key(&file.id) {
+                self.inode_descriptions.extend(inode.restore(dump)?);
+            }
+            let fd = self.inode_descriptions.remove(&file.id).ok_or_else(|| {
+                io::Error::other(format!("file {}: its inode did not open it", file.id))
+            })?;
+            self.fds.insert(file.id, fd);
+            return Ok(());
+        }
         let fd = match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
             Some(kind) => open_path(file, kind)?,
@@ -131,7 +147,15 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
             proc_path = procfs::full_path(p);
             &proc_path
         }
-        pb::open_file::Kind::Pipe(_) => return Err(io::Error::other("a pipe has no path")),
+        pb::open_file::Kind::Pipe(_)
+        | pb::open_file::Kind::Fifo(_)
+        | pb::open_file::Kind::Deleted(_)
+        | pb::open_file::Kind::Memfd(_) => {
+            return Err(io::Error::other(format!(
+                "file {} is not reopened by path alone",
+                file.id
+            )))
+        }
     };
     let flags = reopen_flags(file.flags);
     let mut options = OpenOptions::new();

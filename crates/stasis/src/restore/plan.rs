@@ -151,6 +151,7 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
     }
 
     let mut first_end_of_pipe: HashMap<u64, u32> = HashMap::new();
+    let mut first_of_inode: HashMap<(u8, u64, u64), u32> = HashMap::new();
     for file in input.files {
         let created = Step::Created(file.id);
         need(created, None);
@@ -163,6 +164,25 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                     Some(&first) => need(created, Some(Step::Created(first))),
                     None => {
                         first_end_of_pipe.insert(end.pipe_id, file.id);
+                    }
+                }
+            }
+            // A FIFO, deleted file or memfd is recreated once, with all its
+            // descriptions, by the first one listed.
+            Some(
+                pb::open_file::Kind::Fifo(key)
+                | pb::open_file::Kind::Deleted(key)
+                | pb::open_file::Kind::Memfd(key),
+            ) => {
+                let tag = match &file.kind {
+                    Some(pb::open_file::Kind::Fifo(_)) => 0,
+                    Some(pb::open_file::Kind::Deleted(_)) => 1,
+                    _ => 2,
+                };
+                match first_of_inode.get(&(tag, key.dev, key.inode)) {
+                    Some(&first) => need(created, Some(Step::Created(first))),
+                    None => {
+                        first_of_inode.insert((tag, key.dev, key.inode), file.id);
                     }
                 }
             }

@@ -133,7 +133,25 @@ pub fn check_files(
             Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
             // Files of restored tasks appear with them.
             Some(pb::open_file::Kind::Proc(p)) if p.pid == 0 => crate::files::procfs::full_path(p),
-            Some(pb::open_file::Kind::Proc(_) | pb::open_file::Kind::Pipe(_)) | None => continue,
+            Some(pb::open_file::Kind::Fifo(key)) => {
+                match dump
+                    .files
+                    .fifos
+                    .iter()
+                    .find(|f| (f.dev, f.inode) == (key.dev, key.inode))
+                {
+                    Some(fifo) => fifo.path.clone(),
+                    None => continue,
+                }
+            }
+            // Recreated from the image (or with their task): nothing needs to exist.
+            Some(
+                pb::open_file::Kind::Proc(_)
+                | pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::Deleted(_)
+                | pb::open_file::Kind::Memfd(_),
+            )
+            | None => continue,
         };
         check(&format!("fd {}:", entry.fd), &path)?;
         if let (Some(pb::open_file::Kind::Regular(saved)), false) = (&file.kind, allow_changed) {

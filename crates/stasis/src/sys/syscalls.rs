@@ -387,3 +387,41 @@ pub fn status_flags(fd: BorrowedFd<'_>) -> io::Result<i32> {
     // SAFETY: F_GETFL takes no argument.
     check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) } as libc::c_long).map(|f| f as i32)
 }
+
+/// memfd_create(2).
+pub fn memfd_create(name: &str, flags: u32) -> io::Result<OwnedFd> {
+    let c = std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    let fd = check(unsafe { libc::memfd_create(c.as_ptr(), flags) } as libc::c_long)?;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// fcntl(F_GET_SEALS): the seals of a memfd (F_SEAL_*).
+pub fn seals(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    // SAFETY: F_GET_SEALS takes no pointer argument.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) } as libc::c_long)
+        .map(|n| n as u32)
+}
+
+/// fcntl(F_ADD_SEALS).
+pub fn add_seals(fd: BorrowedFd<'_>, seals: u32) -> io::Result<()> {
+    // SAFETY: F_ADD_SEALS takes an integer argument.
+    check(
+        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals as libc::c_int) }
+            as libc::c_long,
+    )
+    .map(|_| ())
+}
+
+/// lseek(2) with SEEK_DATA or SEEK_HOLE: the next offset at or after `offset`
+/// that starts data (or a hole); None past the last data (ENXIO).
+pub fn seek_data_or_hole(fd: BorrowedFd<'_>, offset: u64, whence: i32) -> io::Result<Option<u64>> {
+    // SAFETY: lseek takes only integers.
+    let ret = unsafe { libc::lseek(fd.as_raw_fd(), offset as libc::off_t, whence) };
+    match check(ret as libc::c_long) {
+        Ok(at) => Ok(Some(at as u64)),
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
