@@ -7,6 +7,14 @@
  * only after the fork (zeros for the children). */
 #include "scenario.h"
 #include <fcntl.h>
+
+/* A process whose 128 MiB were copied has a Pss of 128 MiB or more; shared by
+ * all five it is about 26 MiB. The bound sits between the two, and above 64
+ * MiB: rarely, under heavy load, a child was seen sharing its pages with one
+ * other process only (Pss ~65 MiB, in the original tree as well as after a
+ * restore; not understood yet, see the issue notes), which is not the
+ * multiplication this test is about. */
+#define PSS_LIMIT_KB (96 * 1024)
 #include <sys/mman.h>
 #include <sys/wait.h>
 
@@ -66,7 +74,7 @@ int main(void)
 					break;
 				}
 			long kb = pss_kb();
-			if (kb < 0 || kb > 64 * 1024)
+			if (kb < 0 || kb > PSS_LIMIT_KB)
 				bad |= fail("child %d: Pss is %ld kB: the 128 MiB it shares with its parent were copied",
 					    i, kb);
 			/* Stay until the parent has measured too: the fewer the
@@ -88,7 +96,7 @@ int main(void)
 	if (late[0] != 0xab || late[OWN - 1] != 0xab)
 		fail("parent: its post-fork region changed");
 	long kb = pss_kb();
-	if (kb < 0 || kb > 64 * 1024)
+	if (kb < 0 || kb > PSS_LIMIT_KB)
 		fail("parent: Pss is %ld kB: the memory it shares with its children was copied", kb);
 	int done = open("done", O_CREAT | O_WRONLY, 0600);
 	SETUP(done >= 0);

@@ -166,3 +166,65 @@ fn a_daemon_whose_session_and_group_leaders_exited_keeps_its_ids() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// python3 multiprocessing: a Pool of worker processes, a shared Value and a Lock (POSIX
+/// semaphores and a shared arena, i.e. mappings of deleted files in /dev/shm), and a thread.
+/// After restore the pool computes, the workers increment the shared counter under the lock,
+/// and the parent sees every increment.
+#[test]
+fn python_multiprocessing_pool_with_shared_value_and_lock() {
+    Scenario::python("multiprocessing", PYTHON_MULTIPROCESSING).check();
+}
+
+const PYTHON_MULTIPROCESSING: &str = r#"
+import multiprocessing as mp, os, threading, time
+errors = []
+
+def square(x):
+    return x * x
+
+def bump(args):
+    counter, lock, n = args
+    for _ in range(n):
+        with lock:
+            counter.value += 1
+    return os.getpid()
+
+counter = None
+lock = None
+
+def init(c, l):
+    global counter, lock
+    counter, lock = c, l
+
+def bump_global(n):
+    for _ in range(n):
+        with lock:
+            counter.value += 1
+    return os.getpid()
+
+if __name__ == "__main__":
+    mp.set_start_method("fork")
+    shared = mp.Value("q", 1000)
+    guard = mp.Lock()
+    ticks = []
+    ticker = threading.Thread(target=lambda: [ticks.append(1) or time.sleep(0.01) for _ in range(10**9)], daemon=True)
+    ticker.start()
+    with mp.Pool(3, initializer=init, initargs=(shared, guard)) as pool:
+        workers = set(pool.map(bump_global, [10] * 6))
+        print("READY", flush=True)
+        while not os.path.exists("go"):
+            time.sleep(0.01)
+        if pool.map(square, range(200)) != [x * x for x in range(200)]:
+            errors.append("the pool computed wrong squares")
+        after = set(pool.map(bump_global, [100] * 9))
+        if after - workers:
+            errors.append(f"new worker processes appeared: {sorted(after - workers)} (had {sorted(workers)})")
+    if shared.value != 1000 + 60 + 900:
+        errors.append(f"shared counter is {shared.value}, expected {1000 + 60 + 900}")
+    seen = len(ticks)
+    time.sleep(0.1)
+    if len(ticks) <= seen:
+        errors.append("the ticker thread stopped")
+    finish(errors)
+"#;

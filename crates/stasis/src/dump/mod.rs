@@ -72,6 +72,7 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
         .map(|i| (i.stat.pid, i.stat.comm.as_str(), i.fds.as_slice()))
         .collect();
     collect_inodes(&named_fds, &mut writer, &mut files_image)?;
+    collect_mapped_inodes(&inspections, &mut writer, &mut files_image)?;
 
     let mut totals = pages::PageStats::default();
     let mut pages_bytes = 0u64;
@@ -452,6 +453,59 @@ fn collect_inodes(
                                 ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
                                 ContentError::Image(e) => e.into(),
                             })?;
+                    files_image.memfds.push(record);
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deleted files and memfds that are mapped (a POSIX semaphore or shared
+/// memory segment in /dev/shm, unlinked: python's multiprocessing locks),
+/// saved like the ones held as fds, once per inode, through map_files.
+fn collect_mapped_inodes(
+    inspections: &[inspect::Inspection],
+    writer: &mut ImageWriter,
+    files_image: &mut pb::FilesImage,
+) -> Result<(), DumpError> {
+    for insp in inspections {
+        let (pid, comm) = (insp.stat.pid, insp.stat.comm.as_str());
+        for plan in &insp.vmas {
+            let vma = &plan.vma;
+            let key = (vma.dev, vma.inode);
+            let source = format!("/proc/{pid}/map_files/{:x}-{:x}", vma.start, vma.end);
+            let what = format!(
+                "mapping {:#x}-{:#x}: saving the content of {}",
+                vma.start, vma.end, vma.path
+            );
+            let content_err = |e| match e {
+                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
+                ContentError::Image(e) => e.into(),
+            };
+            match vma.kind() {
+                pb::VmaKind::DeletedFile
+                    if !files_image
+                        .deleted_files
+                        .iter()
+                        .any(|d| (d.dev, d.inode) == key) =>
+                {
+                    let (mut record, source) = files::deleted::dump_inode_at(&source, &vma.path)
+                        .map_err(DumpError::task(pid, comm, &what))?;
+                    record.extents =
+                        write_content(writer, &record.content_image, &source, record.size)
+                            .map_err(content_err)?;
+                    files_image.deleted_files.push(record);
+                }
+                pb::VmaKind::Memfd
+                    if !files_image.memfds.iter().any(|m| (m.dev, m.inode) == key) =>
+                {
+                    let (mut record, source) = files::memfd::dump_inode_at(&source, &vma.path)
+                        .map_err(DumpError::task(pid, comm, &what))?;
+                    record.extents =
+                        write_content(writer, &record.content_image, &source, record.size)
+                            .map_err(content_err)?;
                     files_image.memfds.push(record);
                 }
                 _ => {}

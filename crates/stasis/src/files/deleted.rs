@@ -45,12 +45,18 @@ pub fn saved_path(link: &str) -> &str {
 /// content from (opened through /proc, so the task's offset is not touched and
 /// a write-only fd can still be read).
 pub fn dump_inode(pid: i32, probe: &FdProbe) -> io::Result<(pb::DeletedFile, File)> {
-    let source = File::open(format!("/proc/{pid}/fd/{}", probe.fd))?;
+    dump_inode_at(&format!("/proc/{pid}/fd/{}", probe.fd), &probe.link)
+}
+
+/// The same, for the file behind `source` (an fd or map_files link in /proc)
+/// whose /proc link reads `link`.
+pub fn dump_inode_at(source: &str, link: &str) -> io::Result<(pb::DeletedFile, File)> {
+    let source = File::open(source)?;
     let stat = crate::sys::syscalls::fstat(source.as_fd())?;
     let record = pb::DeletedFile {
         dev: stat.st_dev,
         inode: stat.st_ino,
-        path: saved_path(&probe.link).to_string(),
+        path: saved_path(link).to_string(),
         size: stat.st_size as u64,
         mode: stat.st_mode,
         uid: stat.st_uid,
@@ -70,10 +76,15 @@ fn pick(kind: &pb::open_file::Kind) -> Option<&pb::InodeRef> {
 }
 
 /// Recreates the inode `key` as an unlinked file with its content, owner and
-/// mode, and opens every description of it with its flags and offset.
+/// mode (see [`recreate`]), and opens every description of it with its flags
+/// and offset.
 pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, OwnedFd)>> {
-    let record = dump
-        .files
+    let file = recreate(dump, key)?;
+    open_descriptions(dump, key, file)
+}
+
+fn record_of<'a>(dump: &'a LoadedDump, key: &pb::InodeRef) -> io::Result<&'a pb::DeletedFile> {
+    dump.files
         .deleted_files
         .iter()
         .find(|d| (d.dev, d.inode) == (key.dev, key.inode))
@@ -82,18 +93,26 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
                 "deleted file (device {}, inode {}) is not in files.img",
                 key.dev, key.inode
             ))
-        })?;
+        })
+}
+
+fn context(path: &str, what: &str) -> impl Fn(io::Error) -> io::Error {
+    let (path, what) = (path.to_string(), what.to_string());
+    move |e: io::Error| io::Error::new(e.kind(), format!("deleted file {path}: {what}: {e}"))
+}
+
+/// The new unlinked file with the saved content, owner and mode. When a
+/// description was opened with O_TMPFILE, the file is created with its flags
+/// and becomes that description (see [`open_descriptions`]).
+pub fn recreate(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<File> {
+    let record = record_of(dump, key)?;
     let path = &record.path;
-    let context = |what: &str| {
-        let path = path.clone();
-        let what = what.to_string();
-        move |e: io::Error| io::Error::new(e.kind(), format!("deleted file {path}: {what}: {e}"))
-    };
+    let context = |what: &str| context(path, what);
     // A description opened with O_TMPFILE shows it in its flags (F_GETFL); only
     // a file created with O_TMPFILE has them, so that one becomes the new file.
     let tmpfile_description = super::descriptions_of(&dump.files, (key.dev, key.inode), pick)
         .find(|d| d.flags as i32 & libc::O_TMPFILE == libc::O_TMPFILE);
-    let mut file = create_unlinked(
+    let file = create_unlinked(
         path,
         record.mode & 0o7777,
         tmpfile_description.map(|d| d.flags as i32),
@@ -111,6 +130,21 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
     }
     file.set_permissions(std::fs::Permissions::from_mode(record.mode & 0o7777))
         .map_err(context("chmod"))?;
+    Ok(file)
+}
+
+/// Every description of inode `key`, reopened from `file` (made by
+/// [`recreate`]) with its flags and offset.
+pub fn open_descriptions(
+    dump: &LoadedDump,
+    key: &pb::InodeRef,
+    file: File,
+) -> io::Result<Vec<(u32, OwnedFd)>> {
+    let record = record_of(dump, key)?;
+    let context = |what: &str| context(&record.path, what);
+    let tmpfile_description = super::descriptions_of(&dump.files, (key.dev, key.inode), pick)
+        .find(|d| d.flags as i32 & libc::O_TMPFILE == libc::O_TMPFILE);
+    let mut file = file;
     let mut opened = Vec::new();
     for description in super::descriptions_of(&dump.files, (key.dev, key.inode), pick) {
         if tmpfile_description.is_some_and(|d| d.id == description.id) {

@@ -44,13 +44,19 @@ pub fn classify(link: &str) -> Support {
 /// The inode record, and a new read-only description to copy the content
 /// from (the task's own offset is not touched).
 pub fn dump_inode(pid: i32, probe: &FdProbe) -> io::Result<(pb::Memfd, File)> {
-    let source = File::open(format!("/proc/{pid}/fd/{}", probe.fd))?;
+    dump_inode_at(&format!("/proc/{pid}/fd/{}", probe.fd), &probe.link)
+}
+
+/// The same, for the memfd behind `source` (an fd or map_files link in /proc)
+/// whose /proc link reads `link`.
+pub fn dump_inode_at(source: &str, link: &str) -> io::Result<(pb::Memfd, File)> {
+    let source = File::open(source)?;
     let stat = crate::sys::syscalls::fstat(source.as_fd())?;
     let seals = crate::sys::syscalls::seals(source.as_fd())?;
     let record = pb::Memfd {
         dev: stat.st_dev,
         inode: stat.st_ino,
-        name: memfd_name(&probe.link).to_string(),
+        name: memfd_name(link).to_string(),
         size: stat.st_size as u64,
         mode: stat.st_mode,
         uid: stat.st_uid,
@@ -73,9 +79,12 @@ fn pick(kind: &pb::open_file::Kind) -> Option<&pb::InodeRef> {
 /// Creates the memfd `key` with its content, mode and seals, and opens every
 /// description of it with its flags and offset.
 pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, OwnedFd)>> {
-    use crate::sys::syscalls;
-    let record = dump
-        .files
+    let file = recreate(dump, key)?;
+    open_descriptions(dump, key, &file)
+}
+
+fn record_of<'a>(dump: &'a LoadedDump, key: &pb::InodeRef) -> io::Result<&'a pb::Memfd> {
+    dump.files
         .memfds
         .iter()
         .find(|m| (m.dev, m.inode) == (key.dev, key.inode))
@@ -84,13 +93,20 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
                 "memfd (device {}, inode {}) is not in files.img",
                 key.dev, key.inode
             ))
-        })?;
+        })
+}
+
+fn context(name: &str, what: &str) -> impl Fn(io::Error) -> io::Error {
+    let (name, what) = (name.to_string(), what.to_string());
+    move |e: io::Error| io::Error::new(e.kind(), format!("memfd {name:?}: {what}: {e}"))
+}
+
+/// The new memfd with the saved name, content, owner, mode and seals.
+pub fn recreate(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<File> {
+    use crate::sys::syscalls;
+    let record = record_of(dump, key)?;
     let name = &record.name;
-    let context = |what: &str| {
-        let name = name.clone();
-        let what = what.to_string();
-        move |e: io::Error| io::Error::new(e.kind(), format!("memfd {name:?}: {what}: {e}"))
-    };
+    let context = |what: &str| context(name, what);
     // Always sealable: the saved seals are added at the end, and a memfd made
     // without MFD_ALLOW_SEALING shows exactly F_SEAL_SEAL, which seals it the
     // same way. MFD_EXEC keeps the mode ours to set (vm.memfd_noexec may
@@ -118,6 +134,18 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
         syscalls::add_seals(file.as_fd(), record.seals)
             .map_err(context(&format!("add seals {:#x}", record.seals)))?;
     }
+    Ok(file)
+}
+
+/// Every description of memfd `key`, reopened from `file` (made by
+/// [`recreate`]) with its flags and offset.
+pub fn open_descriptions(
+    dump: &LoadedDump,
+    key: &pb::InodeRef,
+    file: &File,
+) -> io::Result<Vec<(u32, OwnedFd)>> {
+    let record = record_of(dump, key)?;
+    let context = |what: &str| context(&record.name, what);
     let mut opened = Vec::new();
     for description in super::descriptions_of(&dump.files, (key.dev, key.inode), pick) {
         let mut fd = super::reopen_inode(file.as_fd(), description.flags as i32)

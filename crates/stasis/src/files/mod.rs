@@ -235,7 +235,9 @@ fn inode_ref(stat: &FileStat) -> pb::InodeRef {
 /// (deleted, O_TMPFILE, memfd). `flags` are open(2) flags; creation flags and
 /// the O_TMPFILE bits that fdinfo shows are dropped.
 pub fn reopen_inode(holder: BorrowedFd<'_>, flags: i32) -> io::Result<File> {
-    let flags = reopen_flags(flags as u32) & !libc::O_TMPFILE & !libc::O_DIRECTORY;
+    // /proc/self/fd/N is a symlink: O_NOFOLLOW (mkstemp uses it) would refuse it.
+    let flags =
+        reopen_flags(flags as u32) & !libc::O_TMPFILE & !libc::O_DIRECTORY & !libc::O_NOFOLLOW;
     let mut options = OpenOptions::new();
     match flags & libc::O_ACCMODE {
         libc::O_WRONLY => options.write(true),
@@ -266,15 +268,30 @@ impl<'a> SharedInode<'a> {
     }
 
     /// Recreates the inode and opens every description of the dump that names
-    /// it: (file id, our fd).
+    /// it: (file id, our fd). A deleted file or memfd that is mapped too was
+    /// recreated before the tasks (`recreated`): its descriptions open that one.
     pub fn restore(
         self,
         dump: &stasis_image::LoadedDump,
+        recreated: Option<&File>,
     ) -> io::Result<Vec<(u32, std::os::fd::OwnedFd)>> {
+        match (self, recreated) {
+            (SharedInode::Fifo(key), _) => fifo::restore(dump, key),
+            (SharedInode::Deleted(key), None) => deleted::restore(dump, key),
+            (SharedInode::Deleted(key), Some(file)) => {
+                deleted::open_descriptions(dump, key, file.try_clone()?)
+            }
+            (SharedInode::Memfd(key), None) => memfd::restore(dump, key),
+            (SharedInode::Memfd(key), Some(file)) => memfd::open_descriptions(dump, key, file),
+        }
+    }
+
+    /// (kind, dev, inode): the key of the inode among recreated ones.
+    pub fn key(&self) -> (pb::VmaKind, u64, u64) {
         match self {
-            SharedInode::Fifo(key) => fifo::restore(dump, key),
-            SharedInode::Deleted(key) => deleted::restore(dump, key),
-            SharedInode::Memfd(key) => memfd::restore(dump, key),
+            SharedInode::Fifo(k) => (pb::VmaKind::Unspecified, k.dev, k.inode),
+            SharedInode::Deleted(k) => (pb::VmaKind::DeletedFile, k.dev, k.inode),
+            SharedInode::Memfd(k) => (pb::VmaKind::Memfd, k.dev, k.inode),
         }
     }
 }

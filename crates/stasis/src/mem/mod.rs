@@ -104,14 +104,21 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
         _ if path.starts_with("/SYSV") => {
             return Err(refuse(path, "SysV shared memory is not supported yet"))
         }
-        _ if path.starts_with("/memfd:") => {
-            return Err(refuse(path, "memfd mappings are not supported yet"))
+        // Their content is saved once per inode with the files (files/deleted.rs,
+        // files/memfd.rs); a private mapping also saves the pages it changed.
+        _ if path.starts_with("/memfd:") && path.ends_with(" (deleted)") => {
+            if entry.shared {
+                (pb::VmaKind::Memfd, PagePolicy::Nothing)
+            } else {
+                (pb::VmaKind::Memfd, PagePolicy::Private)
+            }
         }
-        _ if path.ends_with(" (deleted)") => {
-            return Err(refuse(
-                path,
-                "mappings of deleted files are not supported yet",
-            ))
+        _ if path.starts_with('/') && path.ends_with(" (deleted)") => {
+            if entry.shared {
+                (pb::VmaKind::DeletedFile, PagePolicy::Nothing)
+            } else {
+                (pb::VmaKind::DeletedFile, PagePolicy::Private)
+            }
         }
         _ if path.starts_with('/') => {
             if entry.shared {
@@ -127,7 +134,11 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
     } else {
         libc::MAP_PRIVATE
     };
-    if kind != pb::VmaKind::File {
+    let is_file = matches!(
+        kind,
+        pb::VmaKind::File | pb::VmaKind::DeletedFile | pb::VmaKind::Memfd
+    );
+    if !is_file {
         map_flags |= libc::MAP_ANONYMOUS;
     }
     if has_flag(vm_flags, "gd") {
@@ -136,7 +147,6 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
     if has_flag(vm_flags, "nr") {
         map_flags |= libc::MAP_NORESERVE;
     }
-    let is_file = kind == pb::VmaKind::File;
     Ok(VmaPlan {
         vma: pb::Vma {
             start: entry.start,
@@ -208,7 +218,13 @@ mod tests {
         assert_eq!(shared.pages, PagePolicy::Nothing);
         let shanon = classify(&entry("/dev/zero (deleted)", true), "rd sh").unwrap();
         assert_eq!(shanon.vma.kind(), pb::VmaKind::SharedAnonymous);
-        assert!(classify(&entry("/tmp/x (deleted)", false), "rd").is_err());
+        assert_eq!(
+            classify(&entry("/tmp/x (deleted)", false), "rd")
+                .unwrap()
+                .vma
+                .kind(),
+            pb::VmaKind::DeletedFile
+        );
         assert!(classify(&entry("/SYSV00000000 (deleted)", true), "rd sh").is_err());
         assert!(classify(&entry("/dev/hugepages/x", true), "rd sh ht").is_err());
     }

@@ -208,6 +208,7 @@ pub fn restore_memory(
     dump: &LoadedDump,
     task: &LoadedTask,
     shared: &mut memory::SharedAnonymous,
+    files: &super::files::FileTable,
 ) -> Result<(), StepError> {
     let page_size = dump.inventory.page_size as u64;
     let (pid, scratch, inj) = (stub.pid, stub.scratch, &mut stub.inj);
@@ -223,7 +224,7 @@ pub fn restore_memory(
         .collect();
     memory::unmap_stub(inj, &current, scratch, &keep).step("unmapping the stub")?;
     memory::move_vdso(inj, &current, &task.mm.vmas, scratch).step("moving the vdso")?;
-    let fixes = memory::map_vmas(inj, task, page_size, shared).step("mapping memory")?;
+    let fixes = memory::map_vmas(inj, task, page_size, shared, files).step("mapping memory")?;
     memory::fill_pages(inj, task, page_size).step("reading pages from the image")?;
     memory::discard_pages(inj, task, page_size).step("emptying pages the parent has")?;
     memory::fix_protections(inj, &fixes).step("setting memory protections")?;

@@ -26,6 +26,9 @@ pub struct FileTable {
     /// Descriptions of FIFOs, deleted files and memfds, opened when the first
     /// description of their inode was created, waiting for their own step.
     inode_descriptions: HashMap<u32, OwnedFd>,
+    /// Deleted files and memfds that tasks map, recreated before the tasks
+    /// (their memory needs them), by (kind, dev, inode) of the dump.
+    mapped_inodes: HashMap<(pb::VmaKind, u64, u64), File>,
 }
 
 impl FileTable {
@@ -35,7 +38,47 @@ impl FileTable {
             fds: HashMap::new(),
             pipe_ends: HashMap::new(),
             inode_descriptions: HashMap::new(),
+            mapped_inodes: HashMap::new(),
         })
+    }
+
+    /// Recreates every deleted file and memfd that a task maps, before any task
+    /// exists: the plan's Task steps map them.
+    pub fn recreate_mapped_inodes(&mut self, dump: &LoadedDump) -> io::Result<()> {
+        for vma in dump.tasks.iter().flat_map(|t| &t.mm.vmas) {
+            let kind = vma.kind();
+            let key = (kind, vma.dev, vma.inode);
+            if !matches!(kind, pb::VmaKind::DeletedFile | pb::VmaKind::Memfd)
+                || self.mapped_inodes.contains_key(&key)
+            {
+                continue;
+            }
+            let inode = pb::InodeRef {
+                dev: vma.dev,
+                inode: vma.inode,
+            };
+            let file = if kind == pb::VmaKind::Memfd {
+                files::memfd::recreate(dump, &inode)
+            } else {
+                files::deleted::recreate(dump, &inode)
+            }
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("recreating mapped file {}: {e}", vma.path),
+                )
+            })?;
+            self.mapped_inodes.insert(key, file);
+        }
+        Ok(())
+    }
+
+    /// Our fd of a recreated mapped file, for a task to open through
+    /// /proc/<stasis>/fd/<n> and map.
+    pub fn mapped_inode_fd(&self, kind: pb::VmaKind, dev: u64, inode: u64) -> Option<i32> {
+        self.mapped_inodes
+            .get(&(kind, dev, inode))
+            .map(|f| f.as_raw_fd())
     }
 
     /// The plan's `Created(file)`: the description exists, held by stasis.
@@ -45,7 +88,9 @@ impl FileTable {
             // The first description of a FIFO, deleted file or memfd recreates
             // the inode and opens all of them (the plan orders the others after).
             if !self.inode_descriptions.contains_key(&file.id) {
-                self.inode_descriptions.extend(inode.restore(dump)?);
+                let recreated = self.mapped_inodes.get(&inode.key());
+                self.inode_descriptions
+                    .extend(inode.restore(dump, recreated)?);
             }
             let fd = self.inode_descriptions.remove(&file.id).ok_or_else(|| {
                 io::Error::other(format!("file {}: its inode did not open it", file.id))

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::io;
 
+use super::files::FileTable;
+
 use stasis_image::{pb, LoadedTask};
 
 use crate::inject::{self, u64s, Injector};
@@ -224,6 +226,7 @@ pub fn map_vmas(
     task: &LoadedTask,
     page_size: u64,
     shared: &mut SharedAnonymous,
+    files: &FileTable,
 ) -> io::Result<Vec<(u64, u64, u32)>> {
     let mut file_fds: HashMap<(String, bool), i32> = HashMap::new();
     let mut fix_prot = Vec::new();
@@ -275,12 +278,30 @@ pub fn map_vmas(
             }
             let fd = if let Some(fd) = shared_fd {
                 fd
-            } else if vma.kind() == pb::VmaKind::File {
+            } else if matches!(
+                vma.kind(),
+                pb::VmaKind::File | pb::VmaKind::DeletedFile | pb::VmaKind::Memfd
+            ) {
+                // A deleted file or memfd was recreated by stasis before the
+                // tasks: the task opens stasis' fd of it through /proc.
+                let path = if vma.kind() == pb::VmaKind::File {
+                    vma.path.clone()
+                } else {
+                    let ours = files
+                        .mapped_inode_fd(vma.kind(), vma.dev, vma.inode)
+                        .ok_or_else(|| {
+                            io::Error::other(format!(
+                                "mapping {:#x}-{:#x}: {} was not recreated",
+                                vma.start, vma.end, vma.path
+                            ))
+                        })?;
+                    format!("/proc/{}/fd/{ours}", crate::sys::syscalls::getpid())
+                };
                 let shared = vma.map_flags & libc::MAP_SHARED as u32 != 0;
                 let writable = shared
                     && (vma.prot & libc::PROT_WRITE as u32 != 0
                         || vma.vm_flags.split_whitespace().any(|f| f == "mw"));
-                let key = (vma.path.clone(), writable);
+                let key = (path.clone(), writable);
                 match file_fds.get(&key) {
                     Some(&fd) => fd,
                     None => {
@@ -289,11 +310,9 @@ pub fn map_vmas(
                         } else {
                             libc::O_RDONLY
                         };
-                        let fd = inj
-                            .open(&vma.path, mode | libc::O_CLOEXEC, 0)
-                            .map_err(|e| {
-                                io::Error::new(e.kind(), format!("opening {}: {e}", vma.path))
-                            })?;
+                        let fd = inj.open(&path, mode | libc::O_CLOEXEC, 0).map_err(|e| {
+                            io::Error::new(e.kind(), format!("opening {}: {e}", vma.path))
+                        })?;
                         file_fds.insert(key, fd);
                         fd
                     }

@@ -221,6 +221,10 @@ fn create_and_build(
     let mut stubs: Vec<build::Stub> = Vec::with_capacity(dump.tasks.len());
     let mut files = files::FileTable::new()
         .map_err(|e| step_error(root, "raising stasis' own open-file limit".into(), e))?;
+    // Files that tasks map are part of their memory: they exist before the tasks.
+    files
+        .recreate_mapped_inodes(dump)
+        .map_err(|e| step_error(root, "recreating mapped files".into(), e))?;
     let mut steps = plan.steps.iter().peekable();
     while let Some(step) = steps.next() {
         match *step {
@@ -232,7 +236,7 @@ fn create_and_build(
                     fork_from_parent(dump, &mut stubs, task, &mut guard)?
                 };
                 if task.task.zombie.is_none() {
-                    build::restore_memory(&mut stub, dump, task, &mut shared)
+                    build::restore_memory(&mut stub, dump, task, &mut shared, &files)
                         .map_err(|(s, e)| step_error(task, s, e))?;
                     build::complete_task(&mut stub, task)
                         .map_err(|(s, e)| step_error(task, s, e))?;
