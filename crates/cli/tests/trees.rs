@@ -183,13 +183,6 @@ errors = []
 def square(x):
     return x * x
 
-def bump(args):
-    counter, lock, n = args
-    for _ in range(n):
-        with lock:
-            counter.value += 1
-    return os.getpid()
-
 counter = None
 lock = None
 
@@ -211,15 +204,17 @@ if __name__ == "__main__":
     ticker = threading.Thread(target=lambda: [ticks.append(1) or time.sleep(0.01) for _ in range(10**9)], daemon=True)
     ticker.start()
     with mp.Pool(3, initializer=init, initargs=(shared, guard)) as pool:
-        workers = set(pool.map(bump_global, [10] * 6))
+        pool.map(bump_global, [10] * 6)
+        # The pool's worker processes (pool._pool is the list of them).
+        workers = {p.pid for p in pool._pool}
         print("READY", flush=True)
         while not os.path.exists("go"):
             time.sleep(0.01)
         if pool.map(square, range(200)) != [x * x for x in range(200)]:
             errors.append("the pool computed wrong squares")
-        after = set(pool.map(bump_global, [100] * 9))
-        if after - workers:
-            errors.append(f"new worker processes appeared: {sorted(after - workers)} (had {sorted(workers)})")
+        served_by = set(pool.map(bump_global, [100] * 9))
+        if served_by - workers or {p.pid for p in pool._pool} != workers:
+            errors.append(f"new worker processes appeared: {sorted(served_by)} (had {sorted(workers)})")
     if shared.value != 1000 + 60 + 900:
         errors.append(f"shared counter is {shared.value}, expected {1000 + 60 + 900}")
     seen = len(ticks)
