@@ -123,6 +123,12 @@ fn pipes_across_three_processes() {
     Scenario::c("pipes_three").check();
 }
 
+/// A child blocked writing into a full pipe that its parent reads only after restore.
+#[test]
+fn a_writer_blocked_on_a_full_pipe_carries_on() {
+    Scenario::c("pipe_blocked_writer").check();
+}
+
 /// A shell pipeline with data in the pipe: `producer | consumer`, where the consumer reads
 /// slower than the producer writes; the numbers must arrive in order, none lost or repeated.
 #[test]

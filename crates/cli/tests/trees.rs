@@ -89,6 +89,13 @@ fn a_dump_leaves_the_running_tree_sharing_its_memory() {
     run.expect_success();
 }
 
+/// Credentials are per process: a root parent and a child that dropped to other uids, gids and
+/// groups each get their own back.
+#[test]
+fn a_child_that_dropped_to_another_uid_keeps_its_credentials() {
+    Scenario::c("child_credentials").check();
+}
+
 /// Kills a daemon that is nobody's tracked child, whatever the test's outcome.
 struct KillOnDrop(i32);
 
