@@ -10,9 +10,9 @@
 
 /* A process whose 128 MiB were copied has a Pss of 128 MiB or more; shared by
  * all five it is about 26 MiB. The bound sits between the two, well above the
- * ideal: this kernel's Pss is only an estimate for memory in large folios (it
- * uses the folio's average map count), and the same program run without any
- * checkpoint shows a child's Pss anywhere from 26 to 67 MiB. */
+ * ideal: the same program run without any checkpoint, on this kernel, shows a
+ * child's Pss anywhere from 26 to 67 MiB right after the fork (why is not
+ * known; it is not stasis), so a tighter bound would fail at random. */
 #define PSS_LIMIT_KB (96 * 1024)
 #include <sys/mman.h>
 #include <sys/wait.h>
