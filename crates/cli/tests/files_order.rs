@@ -165,3 +165,9 @@ if len(numbers) < last + 200:
     errors.append(f"the consumer stopped at {len(numbers)}, before {last + 200}")
 finish(errors)
 "#;
+
+/// inotify watches keep their watch descriptors (with a gap) and masks, and report events.
+#[test]
+fn inotify_watches_keep_their_descriptors() {
+    Scenario::c("inotify").check();
+}

@@ -311,6 +311,9 @@ fn collect_files(
                     let mut record = files::to_open_file(id, probe, *kind);
                     let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd)?;
                     (record.owner, record.signal) = files::owner::dump(copy.as_fd());
+                    if *kind == files::FileKind::Inotify {
+                        files::inotify::warn_if_queued(pid, probe.fd, copy.as_fd());
+                    }
                     records.push(record);
                     same_inode.push((id, pid, probe.fd));
                     id

@@ -7,6 +7,7 @@ pub mod content;
 pub mod deleted;
 pub mod directory;
 pub mod fifo;
+pub mod inotify;
 pub mod locks;
 pub mod memfd;
 pub mod owner;
@@ -54,6 +55,8 @@ pub enum FileKind {
     Pipe,
     /// A file or directory under /proc, reopened in the restored tree.
     Proc,
+    /// An inotify instance with its watches.
+    Inotify,
     /// A named pipe, opened by its path.
     Fifo,
     /// A regular file unlinked while open (O_TMPFILE files included).
@@ -88,6 +91,9 @@ pub fn classify(probe: &FdProbe) -> Support {
     }
     if link.starts_with("socket:") {
         return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
+    }
+    if link == "anon_inode:inotify" {
+        return inotify::classify(probe);
     }
     if let Some(name) = link.strip_prefix("anon_inode:") {
         return unsupported(
@@ -172,6 +178,7 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::CharDevice => chardev::dump(probe, &stat),
         FileKind::Pipe => pipe::dump_end(probe),
         FileKind::Proc => procfs::dump(probe),
+        FileKind::Inotify => inotify::dump(probe),
         FileKind::Fifo => pb::open_file::Kind::Fifo(inode_ref(&stat)),
         FileKind::DeletedFile => pb::open_file::Kind::Deleted(inode_ref(&stat)),
         FileKind::Memfd => pb::open_file::Kind::Memfd(inode_ref(&stat)),
@@ -205,6 +212,7 @@ pub fn description_path(file: &pb::OpenFile) -> String {
             format!("deleted file (inode {})", key.inode)
         }
         Some(pb::open_file::Kind::Memfd(key)) => format!("memfd (inode {})", key.inode),
+        Some(pb::open_file::Kind::Inotify(i)) => format!("inotify ({} watches)", i.watches.len()),
         None => format!("file {}", file.id),
     }
 }

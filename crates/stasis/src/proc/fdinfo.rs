@@ -12,6 +12,42 @@ pub struct FdInfo {
     /// The `lock:` lines: the locks held through this open file description
     /// (flock and OFD locks of the description, POSIX locks of this process).
     pub locks: Vec<LockLine>,
+    /// The `inotify` lines of an inotify instance: one per watch.
+    pub inotify: Vec<InotifyLine>,
+}
+
+/// One watch of an inotify fd: `inotify wd:3 ino:5c8a6 sdev:fe00000 mask:fff
+/// ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:a6c8050000000000`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InotifyLine {
+    pub wd: i32,
+    pub ino: u64,
+    /// The superblock's device in the kernel's internal encoding (major << 20 | minor).
+    pub sdev: u64,
+    pub mask: u32,
+    pub handle_type: i32,
+    pub handle: Vec<u8>,
+}
+
+fn parse_inotify(value: &str) -> Option<InotifyLine> {
+    let field = |name: &str| {
+        value
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(name)?.strip_prefix(':'))
+    };
+    let hex = |name: &str| u64::from_str_radix(field(name)?, 16).ok();
+    let handle_hex = field("f_handle")?;
+    let handle = (0..handle_hex.len() / 2)
+        .map(|i| u8::from_str_radix(&handle_hex[2 * i..2 * i + 2], 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    Some(InotifyLine {
+        wd: field("wd")?.parse().ok()?,
+        ino: hex("ino")?,
+        sdev: hex("sdev")?,
+        mask: hex("mask")? as u32,
+        handle_type: field("fhandle-type")?.parse().ok()?,
+        handle,
+    })
 }
 
 /// One `lock:` line, e.g. `lock:\t1: POSIX  ADVISORY  WRITE 4689 fe:00:1001 0 9`.
@@ -61,6 +97,9 @@ pub fn parse_fdinfo(text: &str) -> Result<FdInfo, ParseError> {
             "mnt_id" => info.mnt_id = value.parse().map_err(|_| bad())?,
             "ino" => info.ino = value.parse().map_err(|_| bad())?,
             "lock" => info.locks.push(parse_lock(value).ok_or_else(bad)?),
+            "inotify wd" => info
+                .inotify
+                .push(parse_inotify(line.trim_start_matches("inotify")).ok_or_else(bad)?),
             _ => {}
         }
     }
@@ -78,6 +117,26 @@ mod tests {
         assert_eq!(info.flags, 0o2102001);
         assert_eq!(info.ino, 1234);
         assert!(info.locks.is_empty());
+    }
+
+    #[test]
+    fn parses_inotify_watches() {
+        let info = parse_fdinfo(
+            "pos:\t0\nflags:\t04000\nmnt_id:\t17\nino:\t1038\n\
+             inotify wd:3 ino:5c8a6 sdev:fe00000 mask:fff ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:a6c8050000000000\n",
+        )
+        .unwrap();
+        assert_eq!(
+            info.inotify,
+            vec![InotifyLine {
+                wd: 3,
+                ino: 0x5c8a6,
+                sdev: 0xfe00000,
+                mask: 0xfff,
+                handle_type: 1,
+                handle: vec![0xa6, 0xc8, 0x05, 0, 0, 0, 0, 0],
+            }]
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ impl FileTable {
         }
         let fd = match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
+            Some(pb::open_file::Kind::Inotify(inotify)) => files::inotify::restore(file, inotify)?,
             Some(kind) => open_path(file, kind)?,
             None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
         };
@@ -195,7 +196,8 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
         pb::open_file::Kind::Pipe(_)
         | pb::open_file::Kind::Fifo(_)
         | pb::open_file::Kind::Deleted(_)
-        | pb::open_file::Kind::Memfd(_) => {
+        | pb::open_file::Kind::Memfd(_)
+        | pb::open_file::Kind::Inotify(_) => {
             return Err(io::Error::other(format!(
                 "file {} is not reopened by path alone",
                 file.id

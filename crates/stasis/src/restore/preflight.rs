@@ -144,6 +144,15 @@ pub fn check_files(
                     None => continue,
                 }
             }
+            Some(pb::open_file::Kind::Inotify(inotify)) => {
+                for watch in &inotify.watches {
+                    check(
+                        &format!("fd {}: inotify watch {}", entry.fd, watch.wd),
+                        &watch.path,
+                    )?;
+                }
+                continue;
+            }
             // Recreated from the image (or with their task): nothing needs to exist.
             Some(
                 pb::open_file::Kind::Proc(_)

@@ -425,3 +425,59 @@ pub fn seek_data_or_hole(fd: BorrowedFd<'_>, offset: u64, whence: i32) -> io::Re
         Err(e) => Err(e),
     }
 }
+
+/// inotify_init1(2).
+pub fn inotify_init(flags: i32) -> io::Result<OwnedFd> {
+    // SAFETY: inotify_init1 takes an integer.
+    let fd = check(unsafe { libc::inotify_init1(flags) } as libc::c_long)?;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// inotify_add_watch(2): the watch descriptor.
+pub fn inotify_add_watch(fd: BorrowedFd<'_>, path: &str, mask: u32) -> io::Result<i32> {
+    let c = std::ffi::CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `c` is a NUL-terminated string that outlives the call.
+    check(unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), mask) } as libc::c_long)
+        .map(|wd| wd as i32)
+}
+
+/// inotify_rm_watch(2).
+pub fn inotify_rm_watch(fd: BorrowedFd<'_>, wd: i32) -> io::Result<()> {
+    // SAFETY: inotify_rm_watch takes integers.
+    check(unsafe { libc::inotify_rm_watch(fd.as_raw_fd(), wd) } as libc::c_long).map(|_| ())
+}
+
+/// ioctl(FIONREAD): bytes waiting to be read.
+pub fn bytes_readable(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int to the pointer we pass.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) } as libc::c_long)?;
+    Ok(n as u32)
+}
+
+/// open_by_handle_at(2) with O_PATH: the file a file handle names, on the
+/// filesystem of `mount` (needs CAP_DAC_READ_SEARCH).
+pub fn open_by_handle(
+    mount: BorrowedFd<'_>,
+    handle_type: i32,
+    handle: &[u8],
+) -> io::Result<OwnedFd> {
+    // struct file_handle: u32 handle_bytes, i32 handle_type, then the bytes.
+    let mut raw = Vec::with_capacity(8 + handle.len());
+    raw.extend_from_slice(&(handle.len() as u32).to_ne_bytes());
+    raw.extend_from_slice(&handle_type.to_ne_bytes());
+    raw.extend_from_slice(handle);
+    // SAFETY: `raw` is a complete struct file_handle that outlives the call;
+    // the kernel only reads it.
+    let fd = check(unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            mount.as_raw_fd(),
+            raw.as_mut_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
