@@ -10,7 +10,26 @@
 #include "scenario.h"
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+
+/* A second thread of A opens its own /proc/thread-self/status; after restore
+ * the file must still describe that thread (Pid: is its tid). */
+static int thread_status = -1;
+static pid_t thread_tid;
+static pthread_barrier_t opened;
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	thread_tid = (pid_t)syscall(SYS_gettid);
+	thread_status = open("/proc/thread-self/status", O_RDONLY);
+	pthread_barrier_wait(&opened);
+	for (;;)
+		pause();
+	return NULL;
+}
 
 static long read_at(int fd, off_t off, char *buf, size_t len)
 {
@@ -82,6 +101,13 @@ int main(void)
 	snprintf(path, sizeof(path), "/proc/%d/fdinfo/44", b);
 	int info44 = open(path, O_RDONLY);
 	SETUP(maps >= 0 && comm >= 0 && fd_dir >= 0 && pid_max >= 0 && info44 >= 0);
+	pthread_t thread;
+	SETUP(pthread_barrier_init(&opened, NULL, 2) == 0);
+	SETUP(pthread_create(&thread, NULL, thread_main, NULL) == 0);
+	pthread_barrier_wait(&opened);
+	SETUP(thread_status >= 0);
+	char before_comm[64];
+	SETUP(read_at(comm, 0, before_comm, sizeof(before_comm)) > 0);
 	char before_max[32];
 	SETUP(read_at(pid_max, 0, before_max, sizeof(before_max)) > 0);
 
@@ -98,11 +124,14 @@ int main(void)
 	if (field(status, "PPid:") != getppid())
 		fail("A: /proc/self/status shows ppid %ld, expected %d", field(status, "PPid:"),
 		     getppid());
+	if (field(thread_status, "Pid:") != thread_tid)
+		fail("A: the thread's /proc/thread-self/status shows pid %ld, expected its tid %d",
+		     field(thread_status, "Pid:"), thread_tid);
 	char buf[65536];
 	if (read_at(maps, 0, buf, sizeof(buf)) <= 0 || !strstr(buf, "proc_files"))
 		fail("A: /proc/self/maps does not show the program");
-	if (read_at(comm, 0, buf, sizeof(buf)) <= 0 || strcmp(buf, "proc_files\n") != 0)
-		fail("A: /proc/thread-self/comm reads \"%s\"", buf);
+	if (read_at(comm, 0, buf, sizeof(buf)) <= 0 || strcmp(buf, before_comm) != 0)
+		fail("A: /proc/thread-self/comm reads \"%s\", before \"%s\"", buf, before_comm);
 	char after_max[32];
 	if (read_at(pid_max, 0, after_max, sizeof(after_max)) <= 0 || strcmp(before_max, after_max))
 		fail("A: /proc/sys/kernel/pid_max reads \"%s\", before \"%s\"", after_max, before_max);

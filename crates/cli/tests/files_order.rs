@@ -10,12 +10,12 @@ use common::*;
 /// restore, that the files describe the restored tasks and live fds.
 #[test]
 fn proc_files_are_reopened_in_the_restored_tree() {
-    Scenario::c("proc_files").check();
+    Scenario::c("proc_files").flags(&["-pthread"]).check();
 }
 
 #[test]
 fn the_plan_installs_an_fd_before_its_fdinfo_file_is_opened() {
-    let mut run = Scenario::c("proc_files").start();
+    let mut run = Scenario::c("proc_files").flags(&["-pthread"]).start();
     run.dump_ok(&[]);
     let images = run.images();
     let pids = run.dumped_pids();
@@ -171,3 +171,50 @@ finish(errors)
 fn inotify_watches_keep_their_descriptors() {
     Scenario::c("inotify").check();
 }
+
+/// python3 holding the usual files at once: a log opened for appending, a file on tmpfs
+/// (/dev/shm) half read, a deleted temporary file with content, and an flock'ed lock file.
+/// After restore each is where it was, and the lock is still held (a child cannot take it).
+#[test]
+fn python_with_open_files_a_deleted_temp_file_and_a_lock() {
+    Scenario::python("python_files", PYTHON_FILES).check();
+}
+
+const PYTHON_FILES: &str = r#"
+import fcntl, os, subprocess, sys, tempfile, time
+errors = []
+log = open("app.log", "a")
+log.write("before\n"); log.flush()
+shm_path = f"/dev/shm/stasis-test-{os.getpid()}"
+with open(shm_path, "w") as f:
+    f.write("0123456789" * 100)
+shm = open(shm_path)
+shm.read(123)
+tmp = tempfile.TemporaryFile(dir=".")
+tmp.write(b"secret " * 1000); tmp.flush(); tmp.seek(7 * 10)
+lock = open("app.lock", "w")
+fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("READY", flush=True)
+while not os.path.exists("go"):
+    time.sleep(0.01)
+log.write("after\n"); log.flush()
+if open("app.log").read() != "before\nafter\n":
+    errors.append(f"app.log holds {open('app.log').read()!r}")
+if shm.tell() != 123 or shm.read(7) != "3456789":
+    errors.append("the tmpfs file lost its offset")
+if tmp.tell() != 70 or tmp.read(7) != b"secret ":
+    errors.append("the deleted temporary file lost its offset or content")
+tmp.seek(0, 2)
+if tmp.tell() != 7000:
+    errors.append(f"the deleted temporary file is {tmp.tell()} bytes, expected 7000")
+if os.fstat(tmp.fileno()).st_nlink != 0:
+    errors.append("the temporary file has a name again")
+other = subprocess.run([sys.executable, "-c",
+    "import fcntl,sys; f=open('app.lock','w')\n"
+    "try:\n fcntl.flock(f, fcntl.LOCK_EX|fcntl.LOCK_NB); sys.exit(1)\n"
+    "except BlockingIOError: sys.exit(0)"])
+if other.returncode != 0:
+    errors.append("another process could take the lock: it was not held after restore")
+os.unlink(shm_path)
+finish(errors)
+"#;
