@@ -217,9 +217,37 @@ pub fn description_path(file: &pb::OpenFile) -> String {
     }
 }
 
+/// Like [`description_path`], with the paths and names of FIFOs, deleted files
+/// and memfds, which the dump keeps per inode.
+pub fn description_path_in(dump: &stasis_image::LoadedDump, file: &pb::OpenFile) -> String {
+    let same = |dev: u64, inode: u64, key: &pb::InodeRef| (dev, inode) == (key.dev, key.inode);
+    let found = match &file.kind {
+        Some(pb::open_file::Kind::Fifo(key)) => dump
+            .files
+            .fifos
+            .iter()
+            .find(|f| same(f.dev, f.inode, key))
+            .map(|f| format!("FIFO {}", f.path)),
+        Some(pb::open_file::Kind::Deleted(key)) => dump
+            .files
+            .deleted_files
+            .iter()
+            .find(|d| same(d.dev, d.inode, key))
+            .map(|d| format!("{} (deleted)", d.path)),
+        Some(pb::open_file::Kind::Memfd(key)) => dump
+            .files
+            .memfds
+            .iter()
+            .find(|m| same(m.dev, m.inode, key))
+            .map(|m| format!("memfd:{}", m.name)),
+        _ => None,
+    };
+    found.unwrap_or_else(|| description_path(file))
+}
+
 /// "pid 12 fd 3 (/var/log/x.log)" for error messages about a description of the dump.
 pub fn describe_description(dump: &stasis_image::LoadedDump, file: &pb::OpenFile) -> String {
-    let path = description_path(file);
+    let path = description_path_in(dump, file);
     let holder = dump.tasks.iter().find_map(|t| {
         let entry = t.fds.fds.iter().find(|e| e.file_id == file.id)?;
         Some((t.task.pid, entry.fd))

@@ -62,6 +62,9 @@ pub struct PlanTask<'a> {
 pub struct PlanInput<'a> {
     pub tasks: Vec<PlanTask<'a>>,
     pub files: &'a [pb::OpenFile],
+    /// What each file is, for people (paths of FIFOs and deleted files live
+    /// outside the file records); files without one get their record's path.
+    pub file_labels: HashMap<u32, String>,
 }
 
 impl<'a> PlanInput<'a> {
@@ -78,6 +81,12 @@ impl<'a> PlanInput<'a> {
                 })
                 .collect(),
             files: &dump.files.files,
+            file_labels: dump
+                .files
+                .files
+                .iter()
+                .map(|f| (f.id, crate::files::description_path_in(dump, f)))
+                .collect(),
         }
     }
 }
@@ -156,7 +165,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
         let created = Step::Created(file.id);
         need(created, None);
         need(Step::Configured(file.id), Some(created));
-        labels.insert(created, crate::files::description_path(file));
+        let label = input
+            .file_labels
+            .get(&file.id)
+            .cloned()
+            .unwrap_or_else(|| crate::files::description_path(file));
+        labels.insert(created, label);
         match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => {
                 // One pipe2() makes both ends: the first end listed creates it.
@@ -417,6 +431,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds), task(12, 11, &[]), task(11, 10, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let plan = plan(&input).unwrap();
         assert_eq!(
@@ -439,6 +454,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let plan = plan(&input).unwrap();
         let fd55 = position(&plan, Step::Installed { pid: 10, fd: 55 });
@@ -462,6 +478,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &a), task(11, 10, &b)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let plan = plan(&input).unwrap();
         assert!(
@@ -481,6 +498,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &[])],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let plan = plan(&input).unwrap();
         assert!(plan.needs[&Step::Created(2)].contains(&Step::Created(1)));
@@ -497,6 +515,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let first = plan(&input).unwrap().steps;
         for _ in 0..20 {
@@ -518,6 +537,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let err = plan(&input).unwrap_err();
         let PlanError::Cycle { steps } = &err else {
@@ -544,6 +564,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         assert!(matches!(
             plan(&input),
@@ -553,6 +574,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         assert!(matches!(
             plan(&input),
@@ -562,6 +584,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &bad)],
             files: &[],
+            file_labels: HashMap::new(),
         };
         assert!(matches!(
             plan(&input),
@@ -576,6 +599,7 @@ mod tests {
         let input = PlanInput {
             tasks: vec![task(10, 1, &fds)],
             files: &files,
+            file_labels: HashMap::new(),
         };
         let plan = plan(&input).unwrap();
         let text = plan.to_text();
