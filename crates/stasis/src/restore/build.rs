@@ -711,12 +711,12 @@ fn install_entries(
             let mut keep_temp = false;
             for entry in entries.iter().filter(|e| e.file_id == first.file_id) {
                 if entry.fd == temp {
+                    // Installed in fd order, the copy usually lands right where it
+                    // belongs; pidfd_getfd made it close-on-exec.
                     keep_temp = true;
-                    let flags = if entry.cloexec { libc::FD_CLOEXEC } else { 0 };
-                    inj.syscall(
-                        inject::SYS_fcntl,
-                        &[temp as u64, libc::F_SETFD as u64, flags as u64],
-                    )?;
+                    if !entry.cloexec {
+                        inj.syscall(inject::SYS_fcntl, &[temp as u64, libc::F_SETFD as u64, 0])?;
+                    }
                     continue;
                 }
                 let cloexec = if entry.cloexec {
