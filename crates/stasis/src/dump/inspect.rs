@@ -246,6 +246,7 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     blockers.extend(pipe_blockers(&inspections, pids));
     blockers.extend(proc_file_blockers(&inspections, pids));
     blockers.extend(owner_blockers(&inspections, pids));
+    blockers.extend(epoll_blockers(&inspections));
     if blockers.is_empty() {
         Ok(TreeInspection {
             live: inspections,
@@ -254,6 +255,29 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     } else {
         Err(DumpError::Unsupported { blockers })
     }
+}
+
+/// An epoll item whose fd number no longer holds the file it watches.
+fn epoll_blockers(inspections: &[Inspection]) -> Vec<Blocker> {
+    let mut blockers = Vec::new();
+    for insp in inspections {
+        let fds: Vec<&files::FdProbe> = insp.fds.iter().map(|(p, _)| p).collect();
+        for (probe, kind) in &insp.fds {
+            if *kind != files::FileKind::Epoll {
+                continue;
+            }
+            if let Some(why) = files::epoll::check_items(insp.stat.pid, probe, &fds) {
+                blockers.push(Blocker {
+                    pid: insp.stat.pid,
+                    comm: insp.stat.comm.clone(),
+                    location: format!("fd {}", probe.fd),
+                    what: format!("epoll ({})", probe.link),
+                    why,
+                });
+            }
+        }
+    }
+    blockers
 }
 
 /// A description whose signal-driven I/O goes to a process outside the tree.

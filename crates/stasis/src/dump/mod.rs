@@ -286,6 +286,8 @@ fn collect_files(
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
         let mut posix_locks = Vec::new();
+        // Epolls first seen in this task: their items name fds of this task.
+        let mut epolls_here = Vec::new();
         // Owner and signal of a description are only known to fcntl on a copy of it.
         let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
         for (probe, kind) in fds {
@@ -305,6 +307,15 @@ fn collect_files(
                     let mut record = files::to_open_file(id, probe, *kind);
                     let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd)?;
                     (record.owner, record.signal) = files::owner::dump(copy.as_fd());
+                    files::dump_live(&mut record, copy.as_fd()).map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("fd {} ({}): {e}", probe.fd, probe.link),
+                        )
+                    })?;
+                    if *kind == files::FileKind::Epoll {
+                        epolls_here.push((records.len(), probe.fd));
+                    }
                     records.push(record);
                     same_inode.push((id, pid, probe.fd));
                     id
@@ -316,6 +327,14 @@ fn collect_files(
                 cloexec: probe.info.flags & libc::O_CLOEXEC as u32 != 0,
             });
             files::locks::add_posix_locks(probe, file_id, &mut posix_locks);
+        }
+        let fd_to_file: HashMap<i32, u32> = table.iter().map(|e| (e.fd, e.file_id)).collect();
+        for (index, fd) in epolls_here {
+            if let Some(pb::open_file::Kind::Epoll(epoll)) = &mut records[index].kind {
+                files::epoll::resolve_targets(epoll, &fd_to_file).map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("pid {pid} fd {fd}: {e}"))
+                })?;
+            }
         }
         tables.push((table, posix_locks));
     }

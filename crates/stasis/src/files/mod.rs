@@ -4,11 +4,15 @@
 
 pub mod chardev;
 pub mod directory;
+pub mod epoll;
+pub mod eventfd;
 pub mod locks;
 pub mod owner;
 pub mod pipe;
 pub mod procfs;
 pub mod regular;
+pub mod signalfd;
+pub mod timerfd;
 
 use std::path::Path;
 
@@ -46,6 +50,10 @@ pub enum FileKind {
     Pipe,
     /// A file or directory under /proc, reopened in the restored tree.
     Proc,
+    EventFd,
+    SignalFd,
+    TimerFd,
+    Epoll,
 }
 
 /// Verdict on one fd.
@@ -75,6 +83,13 @@ pub fn classify(probe: &FdProbe) -> Support {
     }
     if link.starts_with("socket:") {
         return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
+    }
+    match link {
+        eventfd::LINK => return Support::Supported(FileKind::EventFd),
+        signalfd::LINK => return Support::Supported(FileKind::SignalFd),
+        timerfd::LINK => return Support::Supported(FileKind::TimerFd),
+        epoll::LINK => return Support::Supported(FileKind::Epoll),
+        _ => {}
     }
     if let Some(name) = link.strip_prefix("anon_inode:") {
         return unsupported(
@@ -157,6 +172,10 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::CharDevice => chardev::dump(probe, &stat),
         FileKind::Pipe => pipe::dump_end(probe),
         FileKind::Proc => procfs::dump(probe),
+        FileKind::EventFd => eventfd::dump(probe),
+        FileKind::SignalFd => signalfd::dump(probe),
+        FileKind::TimerFd => timerfd::dump(probe),
+        FileKind::Epoll => epoll::dump(probe),
     };
     pb::OpenFile {
         id,
@@ -167,6 +186,18 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         // Filled in by the dump, which asks its copy of the description.
         owner: None,
         signal: 0,
+    }
+}
+
+/// Completes a record with what only stasis' copy of the description can
+/// tell (a timer's state as of now).
+pub fn dump_live(
+    record: &mut pb::OpenFile,
+    copy: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    match &mut record.kind {
+        Some(pb::open_file::Kind::Timerfd(timer)) => timerfd::dump_live(timer, copy),
+        _ => Ok(()),
     }
 }
 
@@ -182,6 +213,10 @@ pub fn description_path(file: &pb::OpenFile) -> String {
             if end.write_end { "write" } else { "read" }
         ),
         Some(pb::open_file::Kind::Proc(p)) => procfs::full_path(p),
+        Some(pb::open_file::Kind::Eventfd(_)) => eventfd::LINK.to_string(),
+        Some(pb::open_file::Kind::Signalfd(_)) => signalfd::LINK.to_string(),
+        Some(pb::open_file::Kind::Timerfd(_)) => timerfd::LINK.to_string(),
+        Some(pb::open_file::Kind::Epoll(_)) => epoll::LINK.to_string(),
         None => format!("file {}", file.id),
     }
 }
@@ -272,5 +307,33 @@ mod tests {
             classify(&probe("/proc/1/status", libc::S_IFREG | 0o444, 0)),
             Support::Supported(FileKind::Proc)
         );
+    }
+
+    #[test]
+    fn event_files_are_supported_other_anonymous_inodes_are_not() {
+        for (link, kind) in [
+            ("anon_inode:[eventfd]", FileKind::EventFd),
+            ("anon_inode:[signalfd]", FileKind::SignalFd),
+            ("anon_inode:[timerfd]", FileKind::TimerFd),
+            ("anon_inode:[eventpoll]", FileKind::Epoll),
+        ] {
+            assert_eq!(
+                classify(&probe(link, 0o600, 0)),
+                Support::Supported(kind),
+                "{link}"
+            );
+        }
+        for link in [
+            "anon_inode:inotify",
+            "anon_inode:[fanotify]",
+            "anon_inode:[userfaultfd]",
+            "anon_inode:[pidfd]",
+        ] {
+            let Support::Unsupported { what, why } = classify(&probe(link, 0o600, 0)) else {
+                panic!("{link} is not refused");
+            };
+            assert!(what.contains(&link["anon_inode:".len()..]), "{what}");
+            assert!(why.contains("not supported"), "{why}");
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! task receives them, in the order of the plan (plan.rs): regular files,
 //! directories, devices and /proc files are reopened by path with their flags,
 //! then given their offset; pipes are created with their capacity and buffered
-//! bytes. Each task then takes copies with pidfd_getfd (build.rs), so a
+//! bytes; event files (eventfd, signalfd, timerfd, epoll) are made new with
+//! their saved state (files/<kind>.rs). Each task then takes copies with pidfd_getfd (build.rs), so a
 //! description shared by several fds or processes is one description again.
 
 use std::collections::hash_map::Entry;
@@ -14,7 +15,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
 
-use crate::files::{procfs, reopen_flags};
+use crate::files::{epoll, eventfd, procfs, reopen_flags, signalfd, timerfd};
 use crate::sys::syscalls;
 
 /// The descriptions stasis has created so far, by file id, and the pipes
@@ -39,6 +40,12 @@ impl FileTable {
     pub fn create(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
         let fd = match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
+            Some(pb::open_file::Kind::Eventfd(saved)) => eventfd::create(saved)?,
+            Some(pb::open_file::Kind::Signalfd(saved)) => signalfd::create(saved)?,
+            Some(pb::open_file::Kind::Timerfd(saved)) => timerfd::create(saved)?,
+            Some(pb::open_file::Kind::Epoll(_)) => {
+                crate::sys::events::epoll_create(libc::EPOLL_CLOEXEC)?
+            }
             Some(kind) => open_path(file, kind)?,
             None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
         };
@@ -47,14 +54,29 @@ impl FileTable {
     }
 
     /// The plan's `Configured(file)`: offset, status flags, and the flock and
-    /// OFD locks that belong to the description.
+    /// OFD locks that belong to the description; a timer is armed, an epoll
+    /// gets its items (the plan created their targets before).
     pub fn configure(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
         let fd = self
             .fds
             .get(&file.id)
             .ok_or_else(|| io::Error::other(format!("file {} was not created", file.id)))?;
         crate::files::locks::take_description_locks(dump, file, fd.as_fd())?;
+        let nonblocking = || {
+            syscalls::set_status_flags(fd.as_fd(), (file.flags & libc::O_NONBLOCK as u32) as i32)
+        };
         match &file.kind {
+            Some(pb::open_file::Kind::Eventfd(_) | pb::open_file::Kind::Signalfd(_)) => {
+                nonblocking()
+            }
+            Some(pb::open_file::Kind::Timerfd(saved)) => {
+                timerfd::configure(saved, fd)?;
+                nonblocking()
+            }
+            Some(pb::open_file::Kind::Epoll(saved)) => {
+                epoll::configure(saved, fd.as_fd(), |id| self.fd(id))?;
+                nonblocking()
+            }
             Some(pb::open_file::Kind::Pipe(_)) => syscalls::set_status_flags(
                 fd.as_fd(),
                 (file.flags & libc::O_NONBLOCK as u32) as i32,
@@ -131,7 +153,13 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
             proc_path = procfs::full_path(p);
             &proc_path
         }
-        pb::open_file::Kind::Pipe(_) => return Err(io::Error::other("a pipe has no path")),
+        pb::open_file::Kind::Pipe(_)
+        | pb::open_file::Kind::Eventfd(_)
+        | pb::open_file::Kind::Signalfd(_)
+        | pb::open_file::Kind::Timerfd(_)
+        | pb::open_file::Kind::Epoll(_) => {
+            return Err(io::Error::other("a pipe or event file has no path"))
+        }
     };
     let flags = reopen_flags(file.flags);
     let mut options = OpenOptions::new();

@@ -133,7 +133,16 @@ pub fn check_files(
             Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
             // Files of restored tasks appear with them.
             Some(pb::open_file::Kind::Proc(p)) if p.pid == 0 => crate::files::procfs::full_path(p),
-            Some(pb::open_file::Kind::Proc(_) | pb::open_file::Kind::Pipe(_)) | None => continue,
+            // Pipes and event files have no path; files of restored tasks appear with them.
+            Some(
+                pb::open_file::Kind::Proc(_)
+                | pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::Eventfd(_)
+                | pb::open_file::Kind::Signalfd(_)
+                | pb::open_file::Kind::Timerfd(_)
+                | pb::open_file::Kind::Epoll(_),
+            )
+            | None => continue,
         };
         check(&format!("fd {}:", entry.fd), &path)?;
         if let (Some(pb::open_file::Kind::Regular(saved)), false) = (&file.kind, allow_changed) {
