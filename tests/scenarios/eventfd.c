@@ -39,7 +39,7 @@ int main(void)
 	SETUP(child >= 0);
 	if (child == 0) {
 		wait_for_go();
-		if (read(41, &v, 8) != 8 || v != 1)
+		if (!readable(41) || read(41, &v, 8) != 8 || v != 1)
 			fail("child: semaphore read of fd 41 gave %llu", (unsigned long long)v);
 		v = 100;
 		if (write(40, &v, 8) != 8)
@@ -65,7 +65,7 @@ int main(void)
 	if (readable(41))
 		fail("fd 41 still counts after 3 semaphore reads (restored counter too high)");
 	v = 0;
-	if (read(40, &v, 8) != 8 || v != BIG + 100)
+	if (!readable(40) || read(40, &v, 8) != 8 || v != BIG + 100)
 		fail("fd 40 counts %llu, expected %llu (the child's 100 added to the saved count)",
 		     (unsigned long long)v, (unsigned long long)(BIG + 100));
 	if (read(40, &v, 8) != -1 || errno != EAGAIN)

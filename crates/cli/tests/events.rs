@@ -37,3 +37,27 @@ fn epoll_keeps_its_items_and_a_blocked_epoll_wait_wakes_up() {
         .blocked_in(libc::SYS_epoll_wait)
         .check();
 }
+
+fn refuses_epoll_item_not_at_its_fd(how: &str) {
+    let mut run = Scenario::c("epoll_moved").arg(how).start();
+    let pid = run.pid.to_string();
+    run.expect_refused(&[
+        &[&pid],
+        &["fd 41"],
+        &["epoll"],
+        &["fd 42"],
+        &["no longer at that fd"],
+    ]);
+    run.trigger_go();
+    run.expect_success();
+}
+
+#[test]
+fn refuses_an_epoll_whose_watched_fd_was_closed_and_the_process_runs_on() {
+    refuses_epoll_item_not_at_its_fd("closed");
+}
+
+#[test]
+fn refuses_an_epoll_whose_watched_fd_now_holds_another_eventfd() {
+    refuses_epoll_item_not_at_its_fd("replaced");
+}

@@ -63,7 +63,7 @@ pub fn check_items(pid: i32, probe: &FdProbe, fds: &[&FdProbe]) -> Option<String
             && crate::sys::events::epoll_watches(pid, probe.fd, item.fd, item.fd).unwrap_or(false);
         if !same_file {
             let now = match holder {
-                Some(p) => format!("fd {} is now {}", item.fd, p.link),
+                Some(p) => format!("fd {} now holds another file, {}", item.fd, p.link),
                 None => format!("fd {} is closed", item.fd),
             };
             return Some(format!(
