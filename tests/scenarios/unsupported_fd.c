@@ -1,4 +1,4 @@
-/* A process holding something stasis cannot checkpoint (argv[1]: "eventfd",
+/* A process holding something stasis cannot checkpoint (argv[1]: "inotify",
  * "socket", "pipe" whose read end is held by a process outside the dump, or
  * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
@@ -7,7 +7,7 @@
  * must still carry data. */
 #include "scenario.h"
 #include <fcntl.h>
-#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -19,9 +19,10 @@ int main(int argc, char **argv)
 	SETUP(argc == 2);
 	int fds[2];
 	pid_t outsider = 0;
-	if (strcmp(argv[1], "eventfd") == 0) {
-		fds[0] = eventfd(0, 0);
-		SETUP(fds[0] >= 0);
+	if (strcmp(argv[1], "inotify") == 0) {
+		/* fd 42 = 43: an inotify instance watching our directory. */
+		fds[0] = inotify_init1(0);
+		SETUP(fds[0] >= 0 && inotify_add_watch(fds[0], ".", IN_CREATE) >= 0);
 		fds[1] = dup(fds[0]);
 	} else if (strcmp(argv[1], "pipe") == 0) {
 		/* The other end goes to a grandchild that is orphaned at once: it
@@ -53,7 +54,7 @@ int main(int argc, char **argv)
 		fds[1] = dup(fds[0]);
 	}
 	else
-		SETUP(!"argv[1] is pipe or socket");
+		SETUP(!"argv[1] is inotify, pipe, socket or proc");
 	/* Known fd numbers for the harness: 42 reads, 43 writes. */
 	SETUP(dup2(fds[0], 42) == 42 && dup2(fds[1], 43) == 43);
 	close(fds[0]);
@@ -74,10 +75,19 @@ int main(int argc, char **argv)
 	long off = check_pattern(memory, sizeof(memory), 31);
 	if (off >= 0)
 		fail("memory byte %ld changed", off);
-	if (strcmp(argv[1], "eventfd") == 0) {
-		uint64_t v = 5;
-		if (write(43, &v, 8) != 8 || read(42, &v, 8) != 8 || v != 5)
-			fail("the eventfd (fd 42 = 43) no longer counts");
+	if (strcmp(argv[1], "inotify") == 0) {
+		/* The harness created "go" in our directory: the watch saw it. */
+		char buf[4096] __attribute__((aligned(8)));
+		ssize_t n = read(42, buf, sizeof(buf));
+		int seen = 0;
+		for (ssize_t off = 0; n > 0 && off < n;) {
+			struct inotify_event *e = (struct inotify_event *)(buf + off);
+			if (e->len && strcmp(e->name, "go") == 0 && (e->mask & IN_CREATE))
+				seen = 1;
+			off += (ssize_t)sizeof(*e) + e->len;
+		}
+		if (!seen)
+			fail("the inotify instance (fd 42) did not report the creation of go");
 	} else if (strcmp(argv[1], "proc") == 0) {
 		char buf[16] = { 0 };
 		if (pread(43, buf, 5, 0) != 5 || strcmp(buf, "Name:") != 0)
