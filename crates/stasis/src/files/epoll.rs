@@ -44,6 +44,24 @@ pub fn dump(probe: &FdProbe) -> pb::open_file::Kind {
     })
 }
 
+/// "anon_inode:[eventpoll] watching fds 10, 12" (plan labels, errors).
+pub fn describe(epoll: &pb::EventPoll) -> String {
+    const SHOWN: usize = 8;
+    let mut fds: Vec<String> = epoll
+        .items
+        .iter()
+        .take(SHOWN)
+        .map(|i| i.fd.to_string())
+        .collect();
+    if epoll.items.len() > SHOWN {
+        fds.push(format!("and {} more", epoll.items.len() - SHOWN));
+    }
+    match fds.len() {
+        0 => format!("{LINK}, empty"),
+        _ => format!("{LINK} watching fds {}", fds.join(", ")),
+    }
+}
+
 /// stat's st_dev of a kernel dev_t as fdinfo prints it (major << 20 | minor).
 fn user_dev(sdev: u32) -> u64 {
     libc::makedev(sdev >> 20, sdev & 0xfffff)

@@ -216,7 +216,7 @@ pub fn description_path(file: &pb::OpenFile) -> String {
         Some(pb::open_file::Kind::Eventfd(_)) => eventfd::LINK.to_string(),
         Some(pb::open_file::Kind::Signalfd(_)) => signalfd::LINK.to_string(),
         Some(pb::open_file::Kind::Timerfd(_)) => timerfd::LINK.to_string(),
-        Some(pb::open_file::Kind::Epoll(_)) => epoll::LINK.to_string(),
+        Some(pb::open_file::Kind::Epoll(e)) => epoll::describe(e),
         None => format!("file {}", file.id),
     }
 }

@@ -200,11 +200,8 @@ fn add_in_private_table(epoll: BorrowedFd<'_>, items: &[EpollAdd<'_>]) -> io::Re
             u64: item.data,
         };
         // SAFETY: `event` lives across the call.
-        check(
-            unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, item.fd, &mut event) }
-                as libc::c_long,
-        )
-        .map_err(|e| {
+        let added = unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, item.fd, &mut event) };
+        check(added as libc::c_long).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!(
