@@ -9,13 +9,14 @@
  *            fd 200  the same eventfd (a dup)             EPOLLIN             data 0xC8
  *            fd 13   epoll (nested) watching fd 14, an eventfd counting 1
  *                                                         EPOLLIN             data 0x1313
+ *            fd 14   that eventfd                         EPOLLIN|EPOLLEXCLUSIVE data 0xE0
  *   fd 30  epoll watching fd 31, an eventfd at 0, data 0x3131: main sleeps in
  *          epoll_wait on it (retrying on EINTR, which the dump causes)
  *
  * After go (seen by a second thread, which then writes to fd 31), main must
- * wake with data 0x3131. Then epoll_wait on fd 20 must report the five items
+ * wake with data 0x3131. Then epoll_wait on fd 20 must report the six items
  * with their data and events; a second call reports only the level-triggered
- * ones (fd 11, fd 200, fd 13): the edge-triggered pipe and the one-shot
+ * ones (fd 11, fd 200, fd 13, fd 14): the edge-triggered pipe and the one-shot
  * eventfd stay quiet. New bytes in the pipe report fd 10 again;
  * EPOLL_CTL_MOD re-arms fd 12; EPOLL_CTL_DEL works for the original
  * numbers 10 and 200 (the kernel finds items by file and fd number). */
@@ -96,6 +97,7 @@ int main(void)
 	add(20, 12, EPOLLIN | EPOLLONESHOT, 0x1212);
 	add(20, 200, EPOLLIN, 0xC8);
 	add(20, 13, EPOLLIN, 0x1313);
+	add(20, 14, EPOLLIN | EPOLLEXCLUSIVE, 0xE0);
 	put(eventfd(0, 0), 31);
 	put(epoll_create1(0), 30);
 	add(30, 31, EPOLLIN, 0x3131);
@@ -123,19 +125,19 @@ int main(void)
 		uint64_t data;
 		uint32_t events;
 	} want[] = { { 0x1010, EPOLLIN }, { 0x1111, EPOLLOUT }, { 0x1212, EPOLLIN },
-		     { 0xC8, EPOLLIN },   { 0x1313, EPOLLIN } };
+		     { 0xC8, EPOLLIN },   { 0x1313, EPOLLIN }, { 0xE0, EPOLLIN } };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
 		if (events_of(s, n, want[i].data) != want[i].events)
 			fail("item with data %#llx reports events %#x, expected %#x",
 			     (unsigned long long)want[i].data, events_of(s, n, want[i].data),
 			     want[i].events);
-	if (n != 5)
-		fail("epoll fd 20 reports %d ready items, expected 5", n);
+	if (n != 6)
+		fail("epoll fd 20 reports %d ready items, expected 6", n);
 
 	n = poll_items(20, s, 16);
-	if (n != 3 || !events_of(s, n, 0x1111) || !events_of(s, n, 0xC8) ||
-	    !events_of(s, n, 0x1313))
-		fail("the second epoll_wait reports %d items (expected the 3 level-triggered ones)",
+	if (n != 4 || !events_of(s, n, 0x1111) || !events_of(s, n, 0xC8) ||
+	    !events_of(s, n, 0x1313) || !events_of(s, n, 0xE0))
+		fail("the second epoll_wait reports %d items (expected the 4 level-triggered ones)",
 		     n);
 	if (events_of(s, n, 0x1010))
 		fail("the EPOLLET pipe item reported again without new data");
@@ -164,8 +166,12 @@ int main(void)
 	if (epoll_ctl(20, EPOLL_CTL_DEL, 200, NULL) != -1 || errno != ENOENT)
 		fail("fd 200 was watched twice");
 	n = poll_items(20, s, 16);
-	if (events_of(s, n, 0xC8) || n != 2)
-		fail("after the deletes, %d items are ready (expected fd 11 and fd 13)", n);
+	if (events_of(s, n, 0xC8) || n != 3)
+		fail("after the deletes, %d items are ready (expected fd 11, 13 and 14)", n);
+	/* EPOLLEXCLUSIVE items refuse EPOLL_CTL_MOD: the flag came back. */
+	struct epoll_event excl = { .events = EPOLLIN, .data.u64 = 0xE1 };
+	if (epoll_ctl(20, EPOLL_CTL_MOD, 14, &excl) != -1 || errno != EINVAL)
+		fail("EPOLL_CTL_MOD of fd 14 did not fail with EINVAL: EPOLLEXCLUSIVE was lost");
 
 	/* The nested epoll still watches its eventfd. */
 	n = poll_items(13, s, 16);
