@@ -61,3 +61,8 @@ fn refuses_an_epoll_whose_watched_fd_was_closed_and_the_process_runs_on() {
 fn refuses_an_epoll_whose_watched_fd_now_holds_another_eventfd() {
     refuses_epoll_item_not_at_its_fd("replaced");
 }
+
+#[test]
+fn an_epoll_shared_after_fork_is_saved_through_the_child_that_holds_its_targets() {
+    Scenario::c("epoll_shared").check();
+}

@@ -283,11 +283,14 @@ fn collect_files(
     // to compare new fds against.
     let mut holders: HashMap<(u64, u64), Vec<(u32, i32, i32)>> = HashMap::new();
     let mut tables = Vec::new();
+    // Epoll records (index, probe of the first holder) and every (pid, fd)
+    // holding each: an item's fd number may mean the file in any of them.
+    let mut epolls: Vec<(usize, &files::FdProbe)> = Vec::new();
+    let mut epoll_holders: HashMap<u32, Vec<(i32, i32)>> = HashMap::new();
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
         let mut posix_locks = Vec::new();
-        // Epolls first seen in this task: their items name fds of this task.
-        let mut epolls_here = Vec::new();
+
         // Owner and signal of a description are only known to fcntl on a copy of it.
         let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
         for (probe, kind) in fds {
@@ -314,13 +317,19 @@ fn collect_files(
                         )
                     })?;
                     if *kind == files::FileKind::Epoll {
-                        epolls_here.push((records.len(), probe.fd));
+                        epolls.push((records.len(), probe));
                     }
                     records.push(record);
                     same_inode.push((id, pid, probe.fd));
                     id
                 }
             };
+            if *kind == files::FileKind::Epoll {
+                epoll_holders
+                    .entry(file_id)
+                    .or_default()
+                    .push((pid, probe.fd));
+            }
             table.push(pb::FdEntry {
                 fd: probe.fd,
                 file_id,
@@ -328,15 +337,34 @@ fn collect_files(
             });
             files::locks::add_posix_locks(probe, file_id, &mut posix_locks);
         }
-        let fd_to_file: HashMap<i32, u32> = table.iter().map(|e| (e.fd, e.file_id)).collect();
-        for (index, fd) in epolls_here {
-            if let Some(pb::open_file::Kind::Epoll(epoll)) = &mut records[index].kind {
-                files::epoll::resolve_targets(epoll, &fd_to_file).map_err(|e| {
-                    std::io::Error::new(e.kind(), format!("pid {pid} fd {fd}: {e}"))
-                })?;
-            }
-        }
         tables.push((table, posix_locks));
+    }
+    let fd_tables: HashMap<i32, HashMap<i32, u32>> = tasks
+        .iter()
+        .zip(&tables)
+        .map(|(&(pid, _), (table, _))| (pid, table.iter().map(|e| (e.fd, e.file_id)).collect()))
+        .collect();
+    let task_fds: HashMap<i32, &[(files::FdProbe, files::FileKind)]> =
+        tasks.iter().copied().collect();
+    for (index, probe) in epolls {
+        let record = &mut records[index];
+        let holders: Vec<files::epoll::Holder> = epoll_holders[&record.id]
+            .iter()
+            .map(|&(pid, fd)| files::epoll::Holder {
+                pid,
+                epoll_fd: fd,
+                fds: task_fds[&pid],
+            })
+            .collect();
+        let holder_tables: Vec<&HashMap<i32, u32>> =
+            holders.iter().map(|h| &fd_tables[&h.pid]).collect();
+        let (first_pid, first_fd) = epoll_holders[&record.id][0];
+        if let Some(pb::open_file::Kind::Epoll(epoll)) = &mut record.kind {
+            files::epoll::resolve_targets(epoll, &probe.info.epoll_items, &holders, &holder_tables)
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("pid {first_pid} fd {first_fd}: {e}"))
+                })?;
+        }
     }
     let pipes = collect_pipes(tasks)?;
     Ok((

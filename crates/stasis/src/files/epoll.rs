@@ -1,7 +1,8 @@
 //! epoll: the watch list. Each item is saved with the fd number it was added
-//! under, its events and data, and the description it watches (resolved in
-//! the fd table of the task whose fdinfo lists it, and checked there with
-//! kcmp KCMP_EPOLL_TFD).
+//! under, its events and data, and the description it watches, resolved in
+//! the fd table of a task that holds the epoll and in which that fd number
+//! still holds the watched file (checked with kcmp KCMP_EPOLL_TFD): after a
+//! fork, an item may have been added by the child, with the child's fds.
 //!
 //! Restore: the kernel keys an item by (file, fd number) and the program may
 //! later call epoll_ctl(MOD/DEL) with that number, so each item is added back
@@ -22,7 +23,8 @@ use std::os::fd::BorrowedFd;
 
 use stasis_image::pb;
 
-use super::FdProbe;
+use super::{FdProbe, FileKind};
+use crate::proc::fdinfo::EpollItemLine;
 
 pub const LINK: &str = "anon_inode:[eventpoll]";
 
@@ -67,42 +69,73 @@ fn user_dev(sdev: u32) -> u64 {
     libc::makedev(sdev >> 20, sdev & 0xfffff)
 }
 
-/// Why epoll `probe` of task `pid` cannot be saved, if it cannot: an item's
-/// fd number must still hold the watched file in that task, as the restored
-/// item needs a description to watch. `fds` are the task's fds.
-pub fn check_items(pid: i32, probe: &FdProbe, fds: &[&FdProbe]) -> Option<String> {
-    for item in &probe.info.epoll_items {
-        let holder = fds.iter().find(|p| p.fd == item.fd);
-        let same_inode = holder
-            .and_then(|p| p.stat)
-            .is_some_and(|st| st.ino == item.ino && st.dev == user_dev(item.sdev));
-        // Anonymous-inode files all share one inode: only kcmp tells them apart.
-        let same_file = same_inode
-            && crate::sys::events::epoll_watches(pid, probe.fd, item.fd, item.fd).unwrap_or(false);
-        if !same_file {
-            let now = match holder {
-                Some(p) => format!("fd {} now holds another file, {}", item.fd, p.link),
-                None => format!("fd {} is closed", item.fd),
-            };
-            return Some(format!(
-                "it watches a file that was added as fd {} and is no longer at that fd ({now}); \
-                 stasis restores epoll items through their fd numbers: remove the item \
-                 (EPOLL_CTL_DEL) before closing its fd, or keep the fd open",
-                item.fd
-            ));
-        }
-    }
-    None
+/// A task that holds an epoll description: its pid, its fd of the epoll and
+/// all its fds. An epoll shared after fork lists the same items in every
+/// holder, but each item's fd number means something in the task that added
+/// it only.
+#[derive(Clone, Copy)]
+pub struct Holder<'a> {
+    pub pid: i32,
+    pub epoll_fd: i32,
+    pub fds: &'a [(FdProbe, FileKind)],
 }
 
-/// Fills in each item's target file id from the fd table of the task whose
-/// fdinfo listed the items (`check_items` made sure the numbers hold the
-/// watched files).
-pub fn resolve_targets(epoll: &mut pb::EventPoll, table: &HashMap<i32, u32>) -> io::Result<()> {
-    for item in &mut epoll.items {
-        item.file_id = *table.get(&item.fd).ok_or_else(|| {
+/// The first holder in which the item's fd number holds the watched file:
+/// same inode and device as fdinfo says, and the same file for kcmp
+/// KCMP_EPOLL_TFD (anonymous-inode files all share one inode).
+pub fn find_holder(item: &EpollItemLine, holders: &[Holder<'_>]) -> Option<usize> {
+    holders.iter().position(|holder| {
+        let same_inode = holder
+            .fds
+            .iter()
+            .find(|(p, _)| p.fd == item.fd)
+            .and_then(|(p, _)| p.stat)
+            .is_some_and(|st| st.ino == item.ino && st.dev == user_dev(item.sdev));
+        same_inode
+            && crate::sys::events::epoll_watches(holder.pid, holder.epoll_fd, item.fd, item.fd)
+                .unwrap_or(false)
+    })
+}
+
+/// Why epoll `probe` cannot be saved, if it cannot: each item's fd number
+/// must still hold the watched file in some task that holds the epoll
+/// (`holders`, the task whose probe this is first), as the restored item
+/// needs a description to watch.
+pub fn check_items(probe: &FdProbe, holders: &[Holder<'_>]) -> Option<String> {
+    let item = probe
+        .info
+        .epoll_items
+        .iter()
+        .find(|item| find_holder(item, holders).is_none())?;
+    let now = match holders
+        .first()
+        .and_then(|h| h.fds.iter().find(|(p, _)| p.fd == item.fd))
+    {
+        Some((p, _)) => format!("fd {} now holds another file, {}", item.fd, p.link),
+        None => format!("fd {} is closed", item.fd),
+    };
+    Some(format!(
+        "it watches a file that was added as fd {} and is no longer at that fd ({now}); \
+         stasis restores epoll items through their fd numbers: remove the item \
+         (EPOLL_CTL_DEL) before closing its fd, or keep the fd open",
+        item.fd
+    ))
+}
+
+/// Fills in each item's target file id from the fd table of a holder in
+/// which the item's fd number holds the watched file. `tables[i]` is the fd
+/// table (fd -> file id) of `holders[i]`.
+pub fn resolve_targets(
+    epoll: &mut pb::EventPoll,
+    lines: &[EpollItemLine],
+    holders: &[Holder<'_>],
+    tables: &[&HashMap<i32, u32>],
+) -> io::Result<()> {
+    for (item, line) in epoll.items.iter_mut().zip(lines) {
+        let file_id = find_holder(line, holders).and_then(|h| tables[h].get(&item.fd).copied());
+        item.file_id = file_id.ok_or_else(|| {
             io::Error::other(format!(
-                "the epoll watches fd {}, which the task no longer holds",
+                "the epoll watches a file added as fd {}, which no task holds at that fd any more",
                 item.fd
             ))
         })?;
