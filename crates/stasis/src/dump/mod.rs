@@ -290,7 +290,6 @@ fn collect_files(
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
         let mut posix_locks = Vec::new();
-
         // Owner and signal of a description are only known to fcntl on a copy of it.
         let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
         for (probe, kind) in fds {

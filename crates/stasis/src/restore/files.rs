@@ -3,8 +3,9 @@
 //! directories, devices and /proc files are reopened by path with their flags,
 //! then given their offset; pipes are created with their capacity and buffered
 //! bytes; event files (eventfd, signalfd, timerfd, epoll) are made new with
-//! their saved state (files/<kind>.rs). Each task then takes copies with pidfd_getfd (build.rs), so a
-//! description shared by several fds or processes is one description again.
+//! their saved state (files/<kind>.rs). Each task then takes copies with
+//! pidfd_getfd (build.rs), so a description shared by several fds or
+//! processes is one description again.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -66,9 +67,11 @@ impl FileTable {
             syscalls::set_status_flags(fd.as_fd(), (file.flags & libc::O_NONBLOCK as u32) as i32)
         };
         match &file.kind {
-            Some(pb::open_file::Kind::Eventfd(_) | pb::open_file::Kind::Signalfd(_)) => {
-                nonblocking()
-            }
+            Some(
+                pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::Eventfd(_)
+                | pb::open_file::Kind::Signalfd(_),
+            ) => nonblocking(),
             Some(pb::open_file::Kind::Timerfd(saved)) => {
                 timerfd::configure(saved, fd)?;
                 nonblocking()
@@ -77,10 +80,6 @@ impl FileTable {
                 epoll::configure(saved, fd.as_fd(), |id| self.fd(id))?;
                 nonblocking()
             }
-            Some(pb::open_file::Kind::Pipe(_)) => syscalls::set_status_flags(
-                fd.as_fd(),
-                (file.flags & libc::O_NONBLOCK as u32) as i32,
-            ),
             Some(
                 pb::open_file::Kind::Regular(_)
                 | pb::open_file::Kind::Directory(_)
