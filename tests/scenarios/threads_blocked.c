@@ -9,7 +9,7 @@
  *           ends with a raw exit(2), holding the mutex
  *   spin    never blocks: counts in a loop             an atomic stop flag
  *
- * (epoll_wait is left out: epoll is not supported yet.)
+ * (epoll_wait has its own scenario, epoll.c.)
  *
  * Main prints READY once every blocked thread sleeps (state S) in the
  * expected syscall, per /proc/self/task/<tid>/stat and .../syscall. After

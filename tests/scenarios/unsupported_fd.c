@@ -1,4 +1,4 @@
-/* A process holding something stasis cannot checkpoint (argv[1]: "eventfd",
+/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify",
  * "socket", "pipe" whose read end is held by a process outside the dump, or
  * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
@@ -7,7 +7,7 @@
  * pipe, socket or file must still work. */
 #include "scenario.h"
 #include <fcntl.h>
-#include <sys/eventfd.h>
+#include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 
@@ -19,9 +19,12 @@ int main(int argc, char **argv)
 	SETUP(argc == 2);
 	int fds[2];
 	pid_t outsider = 0;
-	if (strcmp(argv[1], "eventfd") == 0) {
-		fds[0] = eventfd(0, 0);
+	if (strcmp(argv[1], "fanotify") == 0) {
+		/* fd 42 = 43: a fanotify group watching our directory. */
+		fds[0] = fanotify_init(FAN_CLASS_NOTIF | FAN_NONBLOCK, O_RDONLY);
 		SETUP(fds[0] >= 0);
+		SETUP(fanotify_mark(fds[0], FAN_MARK_ADD, FAN_OPEN | FAN_EVENT_ON_CHILD, AT_FDCWD,
+				    ".") == 0);
 		fds[1] = dup(fds[0]);
 	} else if (strcmp(argv[1], "pipe") == 0) {
 		/* The other end goes to a grandchild that is orphaned at once: it
@@ -53,7 +56,7 @@ int main(int argc, char **argv)
 		fds[1] = dup(fds[0]);
 	}
 	else
-		SETUP(!"argv[1] is pipe or socket");
+		SETUP(!"argv[1] is fanotify, pipe, socket or proc");
 	/* Known fd numbers for the harness: 42 reads, 43 writes. */
 	SETUP(dup2(fds[0], 42) == 42 && dup2(fds[1], 43) == 43);
 	close(fds[0]);
@@ -70,10 +73,16 @@ int main(int argc, char **argv)
 	long off = check_pattern(memory, sizeof(memory), 31);
 	if (off >= 0)
 		fail("memory byte %ld changed", off);
-	if (strcmp(argv[1], "eventfd") == 0) {
-		uint64_t v = 5;
-		if (write(43, &v, 8) != 8 || read(42, &v, 8) != 8 || v != 5)
-			fail("the eventfd (fd 42 = 43) no longer counts");
+	if (strcmp(argv[1], "fanotify") == 0) {
+		/* The harness opened "go" in our directory: the group saw it. */
+		char buf[4096] __attribute__((aligned(8)));
+		ssize_t n = read(42, buf, sizeof(buf));
+		struct fanotify_event_metadata *ev = (struct fanotify_event_metadata *)buf;
+		if (n < (ssize_t)sizeof(*ev) || !(ev->mask & FAN_OPEN))
+			fail("the fanotify group (fd 42) reported no open: read %zd", n);
+		for (; n >= (ssize_t)sizeof(*ev) && FAN_EVENT_OK(ev, n); ev = FAN_EVENT_NEXT(ev, n))
+			if (ev->fd >= 0)
+				close(ev->fd);
 	} else if (strcmp(argv[1], "proc") == 0) {
 		char buf[16] = { 0 };
 		if (pread(43, buf, 5, 0) != 5 || strcmp(buf, "Name:") != 0)

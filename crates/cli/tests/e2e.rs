@@ -343,8 +343,8 @@ fn refuses_a_pipe_shared_with_an_outside_process_and_leaves_the_process_running(
 }
 
 #[test]
-fn refuses_an_eventfd_and_leaves_the_process_running() {
-    refuses_unsupported_fd("eventfd");
+fn refuses_a_fanotify_fd_and_leaves_the_process_running() {
+    refuses_unsupported_fd("fanotify");
 }
 
 #[test]

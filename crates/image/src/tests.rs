@@ -171,6 +171,31 @@ fn files() -> pb::FilesImage {
                 })),
                 ..Default::default()
             },
+            pb::OpenFile {
+                id: 4,
+                flags: 2,
+                kind: Some(pb::open_file::Kind::Timerfd(pb::TimerFd {
+                    clockid: 1,
+                    ticks: 3,
+                    settime_flags: 0,
+                    value_ns: 250_000_000,
+                    interval_ns: 1_000_000_000,
+                })),
+                ..Default::default()
+            },
+            pb::OpenFile {
+                id: 5,
+                flags: 2,
+                kind: Some(pb::open_file::Kind::Epoll(pb::EventPoll {
+                    items: vec![pb::EpollItem {
+                        fd: 3,
+                        file_id: 3,
+                        events: 0x8000_0004,
+                        data: 0xfeed,
+                    }],
+                })),
+                ..Default::default()
+            },
         ],
         pipes: vec![pb::Pipe {
             pipe_id: 77,
@@ -732,6 +757,10 @@ fn show_directory() {
     assert_eq!(value["mm-100.img"]["auxv"], "010203");
     assert_eq!(value["mm-100.img"]["vmas"][1]["kind"], "stack");
     assert_eq!(
+        value["files.img"]["files"][4]["kind"]["epoll"]["items"][0]["data"],
+        0xfeed
+    );
+    assert_eq!(
         value["files.img"]["files"][0]["kind"]["char_device"]["path"],
         "/dev/null"
     );
@@ -790,7 +819,7 @@ fn add_memfd(dir: &Path) -> String {
     });
     let mut files = files();
     files.files.push(pb::OpenFile {
-        id: 4,
+        id: 40,
         flags: 2,
         position: 1,
         kind: Some(pb::open_file::Kind::Memfd(pb::InodeRef {

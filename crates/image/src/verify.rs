@@ -123,6 +123,9 @@ pub enum Inconsistency {
         length: u64,
         size: u64,
     },
+
+    #[error("file id {id} is an epoll that watches fd {fd} as file id {target}, which files.img does not hold")]
+    UnknownEpollTarget { id: u32, fd: i32, target: u32 },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
     #[error("pid {pid} lists fd {fd} twice")]
@@ -316,6 +319,16 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
             Some(pb::open_file::Kind::Deleted(r)) => ("deleted file", &deleted, r),
             Some(pb::open_file::Kind::Memfd(r)) => ("memfd", &memfds, r),
             Some(pb::open_file::Kind::Fifo(r)) => ("FIFO", &fifos, r),
+            Some(pb::open_file::Kind::Epoll(epoll)) => {
+                if let Some(item) = epoll.items.iter().find(|i| !ids.contains(&i.file_id)) {
+                    return Err(Inconsistency::UnknownEpollTarget {
+                        id: file.id,
+                        fd: item.fd,
+                        target: item.file_id,
+                    });
+                }
+                continue;
+            }
             _ => continue,
         };
         if !known.contains(&(inode_ref.dev, inode_ref.inode)) {
@@ -802,6 +815,44 @@ mod pipe_tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn epoll_items_need_their_target() {
+        let epoll = |target: u32| pb::OpenFile {
+            id: 1,
+            kind: Some(pb::open_file::Kind::Epoll(pb::EventPoll {
+                items: vec![pb::EpollItem {
+                    fd: 7,
+                    file_id: target,
+                    events: 1,
+                    data: 0,
+                }],
+            })),
+            ..Default::default()
+        };
+        let files = pb::FilesImage {
+            files: vec![epoll(3)],
+            ..Default::default()
+        };
+        assert_eq!(
+            check_files(&files),
+            Err(Inconsistency::UnknownEpollTarget {
+                id: 1,
+                fd: 7,
+                target: 3
+            })
+        );
+        let files = pb::FilesImage {
+            files: vec![epoll(2), pipe_end(2, 5)],
+            pipes: vec![pb::Pipe {
+                pipe_id: 5,
+                size: 4096,
+                data: vec![],
+            }],
+            ..Default::default()
+        };
+        assert!(check_files(&files).is_ok());
     }
 
     #[test]

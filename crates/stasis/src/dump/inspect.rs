@@ -246,6 +246,7 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     blockers.extend(pipe_blockers(&inspections, pids));
     blockers.extend(proc_file_blockers(&inspections, pids));
     blockers.extend(owner_blockers(&inspections, pids));
+    blockers.extend(epoll_blockers(&inspections));
     if blockers.is_empty() {
         Ok(TreeInspection {
             live: inspections,
@@ -254,6 +255,52 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     } else {
         Err(DumpError::Unsupported { blockers })
     }
+}
+
+/// An epoll item whose fd number no longer holds the file it watches, in
+/// this task or any other task of the tree that shares the epoll.
+fn epoll_blockers(inspections: &[Inspection]) -> Vec<Blocker> {
+    let epolls: Vec<(&Inspection, &files::FdProbe)> = inspections
+        .iter()
+        .flat_map(|i| {
+            i.fds
+                .iter()
+                .filter(|(_, k)| *k == files::FileKind::Epoll)
+                .map(move |(p, _)| (i, p))
+        })
+        .collect();
+    fn holder<'a>(insp: &'a Inspection, probe: &files::FdProbe) -> files::epoll::Holder<'a> {
+        files::epoll::Holder {
+            pid: insp.stat.pid,
+            epoll_fd: probe.fd,
+            fds: &insp.fds,
+        }
+    }
+    let mut blockers = Vec::new();
+    for &(insp, probe) in &epolls {
+        let pid = insp.stat.pid;
+        // This task first, then the others that share the description.
+        let mut holders = vec![holder(insp, probe)];
+        for &(other, other_probe) in &epolls {
+            let other_pid = other.stat.pid;
+            if other_pid != pid
+                && crate::sys::syscalls::same_open_file(pid, probe.fd, other_pid, other_probe.fd)
+                    .unwrap_or(false)
+            {
+                holders.push(holder(other, other_probe));
+            }
+        }
+        if let Some(why) = files::epoll::check_items(probe, &holders) {
+            blockers.push(Blocker {
+                pid,
+                comm: insp.stat.comm.clone(),
+                location: format!("fd {}", probe.fd),
+                what: format!("epoll ({})", probe.link),
+                why,
+            });
+        }
+    }
+    blockers
 }
 
 /// A description whose signal-driven I/O goes to a process outside the tree.

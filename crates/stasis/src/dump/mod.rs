@@ -289,6 +289,10 @@ fn collect_files(
     // to compare new fds against.
     let mut holders: HashMap<(u64, u64), Vec<(u32, i32, i32)>> = HashMap::new();
     let mut tables = Vec::new();
+    // Epoll records (index, probe of the first holder) and every (pid, fd)
+    // holding each: an item's fd number may mean the file in any of them.
+    let mut epolls: Vec<(usize, &files::FdProbe)> = Vec::new();
+    let mut epoll_holders: HashMap<u32, Vec<(i32, i32)>> = HashMap::new();
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
         let mut posix_locks = Vec::new();
@@ -314,11 +318,26 @@ fn collect_files(
                     if *kind == files::FileKind::Inotify {
                         files::inotify::warn_if_queued(pid, probe.fd, copy.as_fd());
                     }
+                    files::dump_live(&mut record, copy.as_fd()).map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("fd {} ({}): {e}", probe.fd, probe.link),
+                        )
+                    })?;
+                    if *kind == files::FileKind::Epoll {
+                        epolls.push((records.len(), probe));
+                    }
                     records.push(record);
                     same_inode.push((id, pid, probe.fd));
                     id
                 }
             };
+            if *kind == files::FileKind::Epoll {
+                epoll_holders
+                    .entry(file_id)
+                    .or_default()
+                    .push((pid, probe.fd));
+            }
             table.push(pb::FdEntry {
                 fd: probe.fd,
                 file_id,
@@ -327,6 +346,33 @@ fn collect_files(
             files::locks::add_posix_locks(probe, file_id, &mut posix_locks);
         }
         tables.push((table, posix_locks));
+    }
+    let fd_tables: HashMap<i32, HashMap<i32, u32>> = tasks
+        .iter()
+        .zip(&tables)
+        .map(|(&(pid, _), (table, _))| (pid, table.iter().map(|e| (e.fd, e.file_id)).collect()))
+        .collect();
+    let task_fds: HashMap<i32, &[(files::FdProbe, files::FileKind)]> =
+        tasks.iter().copied().collect();
+    for (index, probe) in epolls {
+        let record = &mut records[index];
+        let holders: Vec<files::epoll::Holder> = epoll_holders[&record.id]
+            .iter()
+            .map(|&(pid, fd)| files::epoll::Holder {
+                pid,
+                epoll_fd: fd,
+                fds: task_fds[&pid],
+            })
+            .collect();
+        let holder_tables: Vec<&HashMap<i32, u32>> =
+            holders.iter().map(|h| &fd_tables[&h.pid]).collect();
+        let (first_pid, first_fd) = epoll_holders[&record.id][0];
+        if let Some(pb::open_file::Kind::Epoll(epoll)) = &mut record.kind {
+            files::epoll::resolve_targets(epoll, &probe.info.epoll_items, &holders, &holder_tables)
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("pid {first_pid} fd {first_fd}: {e}"))
+                })?;
+        }
     }
     let pipes = collect_pipes(tasks)?;
     Ok((

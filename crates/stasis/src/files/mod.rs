@@ -6,6 +6,8 @@ pub mod chardev;
 pub mod content;
 pub mod deleted;
 pub mod directory;
+pub mod epoll;
+pub mod eventfd;
 pub mod fifo;
 pub mod inotify;
 pub mod locks;
@@ -14,6 +16,8 @@ pub mod owner;
 pub mod pipe;
 pub mod procfs;
 pub mod regular;
+pub mod signalfd;
+pub mod timerfd;
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -62,6 +66,10 @@ pub enum FileKind {
     /// A regular file unlinked while open (O_TMPFILE files included).
     DeletedFile,
     Memfd,
+    EventFd,
+    SignalFd,
+    TimerFd,
+    Epoll,
 }
 
 /// Verdict on one fd.
@@ -94,6 +102,13 @@ pub fn classify(probe: &FdProbe) -> Support {
     }
     if link == "anon_inode:inotify" {
         return inotify::classify(probe);
+    }
+    match link {
+        eventfd::LINK => return Support::Supported(FileKind::EventFd),
+        signalfd::LINK => return Support::Supported(FileKind::SignalFd),
+        timerfd::LINK => return Support::Supported(FileKind::TimerFd),
+        epoll::LINK => return Support::Supported(FileKind::Epoll),
+        _ => {}
     }
     if let Some(name) = link.strip_prefix("anon_inode:") {
         return unsupported(
@@ -182,6 +197,10 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::Fifo => pb::open_file::Kind::Fifo(inode_ref(&stat)),
         FileKind::DeletedFile => pb::open_file::Kind::Deleted(inode_ref(&stat)),
         FileKind::Memfd => pb::open_file::Kind::Memfd(inode_ref(&stat)),
+        FileKind::EventFd => eventfd::dump(probe),
+        FileKind::SignalFd => signalfd::dump(probe),
+        FileKind::TimerFd => timerfd::dump(probe),
+        FileKind::Epoll => epoll::dump(probe),
     };
     pb::OpenFile {
         id,
@@ -192,6 +211,18 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         // Filled in by the dump, which asks its copy of the description.
         owner: None,
         signal: 0,
+    }
+}
+
+/// Completes a record with what only stasis' copy of the description can
+/// tell (a timer's state as of now).
+pub fn dump_live(
+    record: &mut pb::OpenFile,
+    copy: std::os::fd::BorrowedFd<'_>,
+) -> std::io::Result<()> {
+    match &mut record.kind {
+        Some(pb::open_file::Kind::Timerfd(timer)) => timerfd::dump_live(timer, copy),
+        _ => Ok(()),
     }
 }
 
@@ -213,6 +244,10 @@ pub fn description_path(file: &pb::OpenFile) -> String {
         }
         Some(pb::open_file::Kind::Memfd(key)) => format!("memfd (inode {})", key.inode),
         Some(pb::open_file::Kind::Inotify(i)) => format!("inotify ({} watches)", i.watches.len()),
+        Some(pb::open_file::Kind::Eventfd(_)) => eventfd::LINK.to_string(),
+        Some(pb::open_file::Kind::Signalfd(_)) => signalfd::LINK.to_string(),
+        Some(pb::open_file::Kind::Timerfd(_)) => timerfd::LINK.to_string(),
+        Some(pb::open_file::Kind::Epoll(e)) => epoll::describe(e),
         None => format!("file {}", file.id),
     }
 }
@@ -435,5 +470,34 @@ mod tests {
             classify(&probe("/proc/1/status", libc::S_IFREG | 0o444, 0)),
             Support::Supported(FileKind::Proc)
         );
+    }
+
+    #[test]
+    fn event_files_are_supported_other_anonymous_inodes_are_not() {
+        for (link, kind) in [
+            ("anon_inode:[eventfd]", FileKind::EventFd),
+            ("anon_inode:[signalfd]", FileKind::SignalFd),
+            ("anon_inode:[timerfd]", FileKind::TimerFd),
+            ("anon_inode:[eventpoll]", FileKind::Epoll),
+            // No watches in the probe: nothing to look up.
+            ("anon_inode:inotify", FileKind::Inotify),
+        ] {
+            assert_eq!(
+                classify(&probe(link, 0o600, 0)),
+                Support::Supported(kind),
+                "{link}"
+            );
+        }
+        for link in [
+            "anon_inode:[fanotify]",
+            "anon_inode:[userfaultfd]",
+            "anon_inode:[pidfd]",
+        ] {
+            let Support::Unsupported { what, why } = classify(&probe(link, 0o600, 0)) else {
+                panic!("{link} is not refused");
+            };
+            assert!(what.contains(&link["anon_inode:".len()..]), "{what}");
+            assert!(why.contains("not supported"), "{why}");
+        }
     }
 }

@@ -12,6 +12,14 @@ pub struct FdInfo {
     /// The `lock:` lines: the locks held through this open file description
     /// (flock and OFD locks of the description, POSIX locks of this process).
     pub locks: Vec<LockLine>,
+    /// eventfd: `eventfd-count` (printed in hex) and `eventfd-semaphore`.
+    pub eventfd: Option<EventFdInfo>,
+    /// signalfd: `sigmask` (hex), bit n-1 for signal n.
+    pub sigmask: Option<u64>,
+    /// timerfd: `clockid`, `ticks`, `settime flags`, `it_value`, `it_interval`.
+    pub timerfd: Option<TimerFdInfo>,
+    /// epoll: one `tfd:` line per watched file.
+    pub epoll_items: Vec<EpollItemLine>,
     /// The `inotify` lines of an inotify instance: one per watch.
     pub inotify: Vec<InotifyLine>,
 }
@@ -47,6 +55,75 @@ fn parse_inotify(value: &str) -> Option<InotifyLine> {
         mask: hex("mask")? as u32,
         handle_type: field("fhandle-type")?.parse().ok()?,
         handle,
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventFdInfo {
+    pub count: u64,
+    pub semaphore: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimerFdInfo {
+    pub clockid: i32,
+    pub ticks: u64,
+    /// TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET (printed in octal).
+    pub settime_flags: u32,
+    /// Time left until the next expiry, in nanoseconds (the kernel prints
+    /// the remaining time even for absolute timers).
+    pub value_ns: u64,
+    pub interval_ns: u64,
+}
+
+/// One `tfd:` line of an epoll, e.g.
+/// `tfd:        7 events: 80000019 data: 1122334455667788  pos:0 ino:9a796 sdev:f`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EpollItemLine {
+    /// The fd number the item was added with.
+    pub fd: i32,
+    pub events: u32,
+    pub data: u64,
+    /// Inode number and device (kernel encoding, major << 20 | minor) of
+    /// the watched file.
+    pub ino: u64,
+    pub sdev: u32,
+}
+
+/// "(1, 499986665)" as nanoseconds.
+fn parse_timespec(value: &str) -> Option<u64> {
+    let inner = value.strip_prefix('(')?.strip_suffix(')')?;
+    let (sec, nsec) = inner.split_once(',')?;
+    let sec: u64 = sec.trim().parse().ok()?;
+    let nsec: u64 = nsec.trim().parse().ok()?;
+    sec.checked_mul(1_000_000_000)?.checked_add(nsec)
+}
+
+fn parse_epoll_item(value: &str) -> Option<EpollItemLine> {
+    let mut words = value.split_whitespace();
+    let fd = words.next()?.parse().ok()?;
+    let (mut events, mut data, mut ino, mut sdev) = (None, None, None, None);
+    while let Some(word) = words.next() {
+        // "events: 19" (value in the next word) or "ino:40e" (in this one).
+        let (key, value) = match word.split_once(':') {
+            Some((key, "")) => (key, words.next()?),
+            Some((key, value)) => (key, value),
+            None => return None,
+        };
+        match key {
+            "events" => events = Some(u32::from_str_radix(value, 16).ok()?),
+            "data" => data = Some(u64::from_str_radix(value, 16).ok()?),
+            "ino" => ino = Some(u64::from_str_radix(value, 16).ok()?),
+            "sdev" => sdev = Some(u32::from_str_radix(value, 16).ok()?),
+            _ => {}
+        }
+    }
+    Some(EpollItemLine {
+        fd,
+        events: events?,
+        data: data?,
+        ino: ino?,
+        sdev: sdev?,
     })
 }
 
@@ -100,6 +177,39 @@ pub fn parse_fdinfo(text: &str) -> Result<FdInfo, ParseError> {
             "inotify wd" => info
                 .inotify
                 .push(parse_inotify(line.trim_start_matches("inotify")).ok_or_else(bad)?),
+            "eventfd-count" => {
+                info.eventfd.get_or_insert_with(Default::default).count =
+                    u64::from_str_radix(value, 16).map_err(|_| bad())?
+            }
+            "eventfd-semaphore" => {
+                info.eventfd.get_or_insert_with(Default::default).semaphore = value == "1"
+            }
+            "sigmask" => info.sigmask = Some(u64::from_str_radix(value, 16).map_err(|_| bad())?),
+            "clockid" => {
+                info.timerfd.get_or_insert_with(Default::default).clockid =
+                    value.parse().map_err(|_| bad())?
+            }
+            "ticks" => {
+                info.timerfd.get_or_insert_with(Default::default).ticks =
+                    value.parse().map_err(|_| bad())?
+            }
+            "settime flags" => {
+                info.timerfd
+                    .get_or_insert_with(Default::default)
+                    .settime_flags = u32::from_str_radix(value, 8).map_err(|_| bad())?
+            }
+            "it_value" => {
+                info.timerfd.get_or_insert_with(Default::default).value_ns =
+                    parse_timespec(value).ok_or_else(bad)?
+            }
+            "it_interval" => {
+                info.timerfd
+                    .get_or_insert_with(Default::default)
+                    .interval_ns = parse_timespec(value).ok_or_else(bad)?
+            }
+            "tfd" => info
+                .epoll_items
+                .push(parse_epoll_item(value).ok_or_else(bad)?),
             _ => {}
         }
     }
@@ -117,6 +227,66 @@ mod tests {
         assert_eq!(info.flags, 0o2102001);
         assert_eq!(info.ino, 1234);
         assert!(info.locks.is_empty());
+    }
+
+    #[test]
+    fn parses_event_files() {
+        let info = parse_fdinfo(
+            "pos:\t0\nflags:\t04002\nmnt_id:\t17\nino:\t1038\n\
+             eventfd-count:                1f\neventfd-id: 1\neventfd-semaphore: 1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            info.eventfd,
+            Some(EventFdInfo {
+                count: 31,
+                semaphore: true
+            })
+        );
+        let info = parse_fdinfo("pos:\t0\nflags:\t02\nsigmask:\t0000000200000200\n").unwrap();
+        assert_eq!(info.sigmask, Some(0x2_0000_0200));
+        let info = parse_fdinfo(
+            "pos:\t0\nflags:\t02\nclockid: 1\nticks: 3\nsettime flags: 03\n\
+             it_value: (1, 499986665)\nit_interval: (0, 250000000)\n",
+        )
+        .unwrap();
+        assert_eq!(
+            info.timerfd,
+            Some(TimerFdInfo {
+                clockid: 1,
+                ticks: 3,
+                settime_flags: 3,
+                value_ns: 1_499_986_665,
+                interval_ns: 250_000_000
+            })
+        );
+        let info = parse_fdinfo(
+            "pos:\t0\nflags:\t02\nmnt_id:\t17\nino:\t1038\n\
+             tfd:        3 events: 40000019 data:                5  pos:0 ino:40e sdev:10\n\
+             tfd:       17 events:       19 data: 1122334455667788  pos:12 ino:9a796 sdev:f\n",
+        )
+        .unwrap();
+        assert_eq!(
+            info.epoll_items,
+            vec![
+                EpollItemLine {
+                    fd: 3,
+                    events: 0x4000_0019,
+                    data: 5,
+                    ino: 0x40e,
+                    sdev: 0x10
+                },
+                EpollItemLine {
+                    fd: 17,
+                    events: 0x19,
+                    data: 0x1122_3344_5566_7788,
+                    ino: 0x9a796,
+                    sdev: 0xf
+                },
+            ]
+        );
+        assert!(info.timerfd.is_none() && info.eventfd.is_none());
+        assert!(parse_fdinfo("tfd: 3 events: zz data: 1 ino:1 sdev:1\n").is_err());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! task receives them, in the order of the plan (plan.rs): regular files,
 //! directories, devices and /proc files are reopened by path with their flags,
 //! then given their offset; pipes are created with their capacity and buffered
-//! bytes. Each task then takes copies with pidfd_getfd (build.rs), so a
-//! description shared by several fds or processes is one description again.
+//! bytes; event files (eventfd, signalfd, timerfd, epoll) are made new with
+//! their saved state (files/<kind>.rs). Each task then takes copies with
+//! pidfd_getfd (build.rs), so a description shared by several fds or
+//! processes is one description again.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -14,7 +16,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
 
-use crate::files::{self, procfs, reopen_flags};
+use crate::files::{self, epoll, eventfd, procfs, reopen_flags, signalfd, timerfd};
 use crate::sys::syscalls;
 
 /// The descriptions stasis has created so far, by file id, and the pipes
@@ -101,6 +103,12 @@ impl FileTable {
         let fd = match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
             Some(pb::open_file::Kind::Inotify(inotify)) => files::inotify::restore(file, inotify)?,
+            Some(pb::open_file::Kind::Eventfd(saved)) => eventfd::create(saved)?,
+            Some(pb::open_file::Kind::Signalfd(saved)) => signalfd::create(saved)?,
+            Some(pb::open_file::Kind::Timerfd(saved)) => timerfd::create(saved)?,
+            Some(pb::open_file::Kind::Epoll(_)) => {
+                crate::sys::events::epoll_create(libc::EPOLL_CLOEXEC)?
+            }
             Some(kind) => open_path(file, kind)?,
             None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
         };
@@ -109,18 +117,31 @@ impl FileTable {
     }
 
     /// The plan's `Configured(file)`: offset, status flags, and the flock and
-    /// OFD locks that belong to the description.
+    /// OFD locks that belong to the description; a timer is armed, an epoll
+    /// gets its items (the plan created their targets before).
     pub fn configure(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
         let fd = self
             .fds
             .get(&file.id)
             .ok_or_else(|| io::Error::other(format!("file {} was not created", file.id)))?;
         crate::files::locks::take_description_locks(dump, file, fd.as_fd())?;
+        let nonblocking = || {
+            syscalls::set_status_flags(fd.as_fd(), (file.flags & libc::O_NONBLOCK as u32) as i32)
+        };
         match &file.kind {
-            Some(pb::open_file::Kind::Pipe(_)) => syscalls::set_status_flags(
-                fd.as_fd(),
-                (file.flags & libc::O_NONBLOCK as u32) as i32,
-            ),
+            Some(
+                pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::Eventfd(_)
+                | pb::open_file::Kind::Signalfd(_),
+            ) => nonblocking(),
+            Some(pb::open_file::Kind::Timerfd(saved)) => {
+                timerfd::configure(saved, fd)?;
+                nonblocking()
+            }
+            Some(pb::open_file::Kind::Epoll(saved)) => {
+                epoll::configure(saved, fd.as_fd(), |id| self.fd(id))?;
+                nonblocking()
+            }
             Some(
                 pb::open_file::Kind::Regular(_)
                 | pb::open_file::Kind::Directory(_)
@@ -197,7 +218,11 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
         | pb::open_file::Kind::Fifo(_)
         | pb::open_file::Kind::Deleted(_)
         | pb::open_file::Kind::Memfd(_)
-        | pb::open_file::Kind::Inotify(_) => {
+        | pb::open_file::Kind::Inotify(_)
+        | pb::open_file::Kind::Eventfd(_)
+        | pb::open_file::Kind::Signalfd(_)
+        | pb::open_file::Kind::Timerfd(_)
+        | pb::open_file::Kind::Epoll(_) => {
             return Err(io::Error::other(format!(
                 "file {} is not reopened by path alone",
                 file.id

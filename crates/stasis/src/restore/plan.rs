@@ -14,7 +14,10 @@
 //! Files that depend on other objects add edges: both ends of a pipe come
 //! from one pipe2() (the second end needs the first created); a file under
 //! /proc/<pid> needs `Task(pid)`, and /proc/<pid>/fd/<n> or fdinfo/<n> also
-//! needs `Installed(pid, n)`. Among the steps that are ready, the smallest
+//! needs `Installed(pid, n)`; an epoll's items are added when it is
+//! configured, by stasis under their original fd numbers (files/epoll.rs), so
+//! `Configured(epoll)` needs `Created(target)` of every watched description
+//! (not `Installed`: no task has to hold it yet). Among the steps that are ready, the smallest
 //! comes first (tasks, then creations, then configurations, then installs,
 //! each by number), so the plan is the same for the same images. A cycle is
 //! an error that names its steps.
@@ -108,6 +111,10 @@ pub enum PlanError {
         pid: i32,
         fd: i32,
     },
+    #[error(
+        "file {file} is an epoll watching fd {fd} as file {target}, which is not in files.img"
+    )]
+    UnknownEpollTarget { file: u32, fd: i32, target: u32 },
     #[error("pid {pid} fd {fd} names file {file}, which is not in files.img")]
     UnknownFile { pid: i32, fd: i32, file: u32 },
     #[error("the restore order has a cycle: {}; each step needs the next, and the last needs the first", .steps.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" -> "))]
@@ -224,6 +231,18 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                         });
                     }
                     need(created, Some(installed));
+                }
+            }
+            Some(pb::open_file::Kind::Epoll(epoll)) => {
+                for item in &epoll.items {
+                    if !files.contains_key(&item.file_id) {
+                        return Err(PlanError::UnknownEpollTarget {
+                            file: file.id,
+                            fd: item.fd,
+                            target: item.file_id,
+                        });
+                    }
+                    need(Step::Configured(file.id), Some(Step::Created(item.file_id)));
                 }
             }
             _ => {}
@@ -503,6 +522,75 @@ mod tests {
         let plan = plan(&input).unwrap();
         assert!(plan.needs[&Step::Created(2)].contains(&Step::Created(1)));
     }
+
+    fn epoll(id: u32, targets: &[(i32, u32)]) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            kind: Some(pb::open_file::Kind::Epoll(pb::EventPoll {
+                items: targets
+                    .iter()
+                    .map(|&(fd, file_id)| pb::EpollItem {
+                        fd,
+                        file_id,
+                        events: 1,
+                        data: 0,
+                    })
+                    .collect(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn an_epoll_is_configured_after_its_targets_exist() {
+        // Epoll 1 (fd 3) watches a pipe's read end (file 5, fd 9) and epoll 2
+        // (fd 4), which watches regular file 3 (fd 7). The targets have
+        // larger fd numbers or ids than the epolls, so without the edges they
+        // would come later.
+        let files = [
+            epoll(1, &[(9, 5), (4, 2)]),
+            epoll(2, &[(7, 3)]),
+            regular(3, "/x"),
+            pipe_end(4, 7, true),
+            pipe_end(5, 7, false),
+        ];
+        let fds = [fd(3, 1), fd(4, 2), fd(7, 3), fd(8, 4), fd(9, 5)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &fds)],
+            files: &files,
+            file_labels: HashMap::new(),
+        };
+        let plan = plan(&input).unwrap();
+        for (epoll, target) in [(1, 5), (1, 2), (2, 3)] {
+            assert!(
+                plan.needs[&Step::Configured(epoll)].contains(&Step::Created(target)),
+                "configure {epoll} does not wait for create {target}"
+            );
+            assert!(
+                position(&plan, Step::Created(target)) < position(&plan, Step::Configured(epoll))
+            );
+        }
+        // No task needs to hold the targets first.
+        assert!(!plan.needs[&Step::Configured(1)]
+            .iter()
+            .any(|s| matches!(s, Step::Installed { .. })));
+        let files = [epoll(1, &[(3, 6)])];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &fds[..1])],
+            files: &files,
+            file_labels: HashMap::new(),
+        };
+        assert!(matches!(
+            plan_fn(&input),
+            Err(PlanError::UnknownEpollTarget {
+                file: 1,
+                fd: 3,
+                target: 6
+            })
+        ));
+    }
+
+    use super::plan as plan_fn;
 
     #[test]
     fn the_order_is_deterministic() {

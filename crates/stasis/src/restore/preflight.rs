@@ -158,7 +158,11 @@ pub fn check_files(
                 pb::open_file::Kind::Proc(_)
                 | pb::open_file::Kind::Pipe(_)
                 | pb::open_file::Kind::Deleted(_)
-                | pb::open_file::Kind::Memfd(_),
+                | pb::open_file::Kind::Memfd(_)
+                | pb::open_file::Kind::Eventfd(_)
+                | pb::open_file::Kind::Signalfd(_)
+                | pb::open_file::Kind::Timerfd(_)
+                | pb::open_file::Kind::Epoll(_),
             )
             | None => continue,
         };

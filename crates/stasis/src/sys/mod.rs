@@ -3,6 +3,7 @@
 //! `std::io::Error` with errno; callers add which task and what was tried.
 
 pub mod clone;
+pub mod events;
 pub mod ptrace;
 pub mod remote;
 pub mod spawn;
