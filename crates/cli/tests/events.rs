@@ -66,3 +66,13 @@ fn refuses_an_epoll_whose_watched_fd_now_holds_another_eventfd() {
 fn an_epoll_shared_after_fork_is_saved_through_the_child_that_holds_its_targets() {
     Scenario::c("epoll_shared").check();
 }
+
+/// A thread blocked in epoll_wait(-1) at the dump gets its event after restore, not the EINTR
+/// that the freeze caused.
+#[test]
+fn epoll_wait_is_entered_again_after_restore() {
+    Scenario::c("epoll_wait_restart")
+        .flags(&["-pthread"])
+        .blocked_in(libc::SYS_epoll_wait)
+        .check();
+}

@@ -28,6 +28,28 @@ fn io_err(frozen: &FrozenTask, comm: &str, what: &str) -> impl FnOnce(std::io::E
 }
 
 /// The task image, and the task's current program break.
+/// epoll_wait is never restarted by the kernel: freezing a thread blocked in it
+/// makes it return EINTR, and the thread stops right after the `syscall`
+/// instruction with rax = -EINTR. Restore re-enters the call instead (see
+/// restore/build.rs), so the program does not see an interruption it did not
+/// cause. A signal handler about to run would have moved rip away from the
+/// instruction, and that EINTR is kept.
+fn interrupted_epoll_wait(pid: i32, nr: i64, rip: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let epoll = [
+        libc::SYS_epoll_wait,
+        libc::SYS_epoll_pwait,
+        libc::SYS_epoll_pwait2,
+    ];
+    if !epoll.contains(&nr) || rip < 2 {
+        return false;
+    }
+    let mut insn = [0u8; 2];
+    std::fs::File::open(format!("/proc/{pid}/mem"))
+        .and_then(|mem| mem.read_exact_at(&mut insn, rip - 2))
+        .is_ok_and(|_| insn == crate::sys::remote::SYSCALL_INSN[..2])
+}
+
 pub fn collect_task(
     frozen: &FrozenTask,
     insp: &Inspection,
@@ -305,12 +327,14 @@ fn collect_thread(
         .unwrap_or_else(|_| comm.to_string());
     let regs = &thread.regs;
     let code = regs.rax as i64;
-    let interrupted = ((regs.orig_rax as i64) >= 0 && (-516..=-512).contains(&code)).then_some(
-        pb::InterruptedSyscall {
+    let restartable = (-516..=-512).contains(&code)
+        || (code == -(libc::EINTR as i64)
+            && interrupted_epoll_wait(frozen.pid, regs.orig_rax as i64, regs.rip));
+    let interrupted =
+        ((regs.orig_rax as i64) >= 0 && restartable).then_some(pb::InterruptedSyscall {
             nr: regs.orig_rax as i64,
             restart_code: code,
-        },
-    );
+        });
     Ok(pb::ThreadState {
         tid,
         regs: Some(regs_to_pb(regs)),

@@ -931,8 +931,10 @@ fn final_registers(thread: &pb::ThreadState) -> io::Result<libc::user_regs_struc
         // if a handler runs) as it resumes the task. -ERESTART_RESTARTBLOCK
         // would need the kernel's restart block, which died with the original
         // task: re-enter the syscall with its original arguments instead.
+        // An epoll_wait that the freeze interrupted (EINTR, see
+        // dump/state.rs) is re-entered the same way.
         const ERESTART_RESTARTBLOCK: i64 = -516;
-        if sys.restart_code == ERESTART_RESTARTBLOCK {
+        if sys.restart_code == ERESTART_RESTARTBLOCK || sys.restart_code == -(libc::EINTR as i64) {
             regs.rax = sys.nr as u64;
             regs.rip -= 2;
             regs.orig_rax = u64::MAX;
