@@ -1,4 +1,4 @@
-/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify",
+/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify", "pidfd" of pid 1,
  * "socket", "pipe" whose read end is held by a process outside the dump, or
  * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/fanotify.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 static volatile uint64_t counter;
@@ -50,13 +51,18 @@ int main(int argc, char **argv)
 		close(peer[1]);
 	} else if (strcmp(argv[1], "socket") == 0)
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-	else if (strcmp(argv[1], "proc") == 0) {
+	else if (strcmp(argv[1], "pidfd") == 0) {
+		/* A pidfd of pid 1, which is not part of the dump. */
+		fds[0] = (int)syscall(SYS_pidfd_open, 1, 0);
+		SETUP(fds[0] >= 0);
+		fds[1] = dup(fds[0]);
+	} else if (strcmp(argv[1], "proc") == 0) {
 		fds[0] = open("/proc/1/status", O_RDONLY);
 		SETUP(fds[0] >= 0);
 		fds[1] = dup(fds[0]);
 	}
 	else
-		SETUP(!"argv[1] is fanotify, pipe, socket or proc");
+		SETUP(!"argv[1] is fanotify, pipe, socket, pidfd or proc");
 	/* Known fd numbers for the harness: 42 reads, 43 writes. */
 	SETUP(dup2(fds[0], 42) == 42 && dup2(fds[1], 43) == 43);
 	close(fds[0]);
@@ -83,6 +89,9 @@ int main(int argc, char **argv)
 		for (; n >= (ssize_t)sizeof(*ev) && FAN_EVENT_OK(ev, n); ev = FAN_EVENT_NEXT(ev, n))
 			if (ev->fd >= 0)
 				close(ev->fd);
+	} else if (strcmp(argv[1], "pidfd") == 0) {
+		if (syscall(SYS_pidfd_send_signal, 43, 0, NULL, 0) != 0)
+			fail("the pidfd of pid 1 (fd 43) no longer works: %s", strerror(errno));
 	} else if (strcmp(argv[1], "proc") == 0) {
 		char buf[16] = { 0 };
 		if (pread(43, buf, 5, 0) != 5 || strcmp(buf, "Name:") != 0)

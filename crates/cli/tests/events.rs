@@ -76,3 +76,9 @@ fn epoll_wait_is_entered_again_after_restore() {
         .blocked_in(libc::SYS_epoll_wait)
         .check();
 }
+
+/// pidfds of the process itself and of its child name the restored processes.
+#[test]
+fn pidfds_name_the_restored_processes() {
+    Scenario::c("pidfd").check();
+}

@@ -67,6 +67,15 @@ fn the_plan_installs_an_fd_before_its_fdinfo_file_is_opened() {
 }
 
 #[test]
+fn refuses_a_pidfd_of_a_process_outside_the_tree() {
+    let mut run = Scenario::c("unsupported_fd").arg("pidfd").start();
+    let pid = run.pid.to_string();
+    run.expect_refused(&[&[&pid], &["42", "43"], &["pidfd"], &["pid 1"]]);
+    run.trigger_go();
+    run.expect_success();
+}
+
+#[test]
 fn refuses_a_proc_file_of_a_process_outside_the_tree() {
     let mut run = Scenario::c("unsupported_fd").arg("proc").start();
     let pid = run.pid.to_string();

@@ -337,13 +337,15 @@ fn proc_file_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> 
     let mut blockers = Vec::new();
     for insp in inspections {
         for (probe, kind) in &insp.fds {
-            if *kind != files::FileKind::Proc {
-                continue;
-            }
-            let Some(target) = files::procfs::parse(&probe.link) else {
-                continue;
+            let target_pid = match kind {
+                files::FileKind::Proc => match files::procfs::parse(&probe.link) {
+                    Some(target) => target.pid,
+                    None => continue,
+                },
+                files::FileKind::PidFd => probe.info.pidfd_pid.unwrap_or(0),
+                _ => continue,
             };
-            if target.pid == 0 || tree.contains(&target.pid) {
+            if target_pid == 0 || tree.contains(&target_pid) {
                 continue;
             }
             blockers.push(Blocker {
@@ -352,8 +354,7 @@ fn proc_file_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> 
                 location: format!("fd {}", probe.fd),
                 what: format!("file {}", probe.link),
                 why: format!(
-                    "it describes pid {}, which is not part of the dumped tree; dump that process's tree instead, or close the file",
-                    target.pid
+                    "it refers to pid {target_pid}, which is not part of the dumped tree; dump that process's tree instead, or close the file"
                 ),
             });
         }

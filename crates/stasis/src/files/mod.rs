@@ -13,6 +13,7 @@ pub mod inotify;
 pub mod locks;
 pub mod memfd;
 pub mod owner;
+pub mod pidfd;
 pub mod pipe;
 pub mod procfs;
 pub mod regular;
@@ -61,6 +62,8 @@ pub enum FileKind {
     Proc,
     /// An inotify instance with its watches.
     Inotify,
+    /// A pidfd of a process of the tree.
+    PidFd,
     /// A named pipe, opened by its path.
     Fifo,
     /// A regular file unlinked while open (O_TMPFILE files included).
@@ -99,6 +102,9 @@ pub fn classify(probe: &FdProbe) -> Support {
     }
     if link.starts_with("socket:") {
         return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
+    }
+    if link == pidfd::LINK {
+        return pidfd::classify(probe);
     }
     if link == "anon_inode:inotify" {
         return inotify::classify(probe);
@@ -194,6 +200,7 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::Pipe => pipe::dump_end(probe),
         FileKind::Proc => procfs::dump(probe),
         FileKind::Inotify => inotify::dump(probe),
+        FileKind::PidFd => pidfd::dump(probe),
         FileKind::Fifo => pb::open_file::Kind::Fifo(inode_ref(&stat)),
         FileKind::DeletedFile => pb::open_file::Kind::Deleted(inode_ref(&stat)),
         FileKind::Memfd => pb::open_file::Kind::Memfd(inode_ref(&stat)),
@@ -243,6 +250,7 @@ pub fn description_path(file: &pb::OpenFile) -> String {
             format!("deleted file (inode {})", key.inode)
         }
         Some(pb::open_file::Kind::Memfd(key)) => format!("memfd (inode {})", key.inode),
+        Some(pb::open_file::Kind::Pidfd(p)) => format!("pidfd of pid {}", p.pid),
         Some(pb::open_file::Kind::Inotify(i)) => format!("inotify ({} watches)", i.watches.len()),
         Some(pb::open_file::Kind::Eventfd(_)) => eventfd::LINK.to_string(),
         Some(pb::open_file::Kind::Signalfd(_)) => signalfd::LINK.to_string(),
@@ -488,11 +496,7 @@ mod tests {
                 "{link}"
             );
         }
-        for link in [
-            "anon_inode:[fanotify]",
-            "anon_inode:[userfaultfd]",
-            "anon_inode:[pidfd]",
-        ] {
+        for link in ["anon_inode:[fanotify]", "anon_inode:[userfaultfd]"] {
             let Support::Unsupported { what, why } = classify(&probe(link, 0o600, 0)) else {
                 panic!("{link} is not refused");
             };

@@ -20,6 +20,8 @@ pub struct FdInfo {
     pub timerfd: Option<TimerFdInfo>,
     /// epoll: one `tfd:` line per watched file.
     pub epoll_items: Vec<EpollItemLine>,
+    /// pidfd: `Pid` of the process it refers to, -1 once that one is gone.
+    pub pidfd_pid: Option<i32>,
     /// The `inotify` lines of an inotify instance: one per watch.
     pub inotify: Vec<InotifyLine>,
 }
@@ -184,6 +186,7 @@ pub fn parse_fdinfo(text: &str) -> Result<FdInfo, ParseError> {
             "eventfd-semaphore" => {
                 info.eventfd.get_or_insert_with(Default::default).semaphore = value == "1"
             }
+            "Pid" => info.pidfd_pid = Some(value.parse().map_err(|_| bad())?),
             "sigmask" => info.sigmask = Some(u64::from_str_radix(value, 16).map_err(|_| bad())?),
             "clockid" => {
                 info.timerfd.get_or_insert_with(Default::default).clockid =

@@ -207,6 +207,16 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                     }
                 }
             }
+            Some(pb::open_file::Kind::Pidfd(pidfd)) => {
+                if !pids.contains(&pidfd.pid) {
+                    return Err(PlanError::UnknownProcess {
+                        file: file.id,
+                        path: "a pidfd".into(),
+                        pid: pidfd.pid,
+                    });
+                }
+                need(created, Some(Step::Task(pidfd.pid)));
+            }
             Some(pb::open_file::Kind::Proc(proc_file)) if proc_file.pid != 0 => {
                 let path = procfs::full_path(proc_file);
                 if !pids.contains(&proc_file.pid) {

@@ -7,8 +7,13 @@ use super::check;
 
 /// pidfd_open(2): a stable handle on a process.
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    pidfd_open_with(pid, 0)
+}
+
+/// pidfd_open(2) with flags (PIDFD_THREAD, PIDFD_NONBLOCK).
+pub fn pidfd_open_with(pid: i32, flags: u32) -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with integer arguments.
-    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    let fd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) })?;
     // SAFETY: the kernel just returned this fd to us; nobody else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
