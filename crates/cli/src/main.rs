@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod exit {
     pub const FAILED: u8 = 1;
     pub const UNSUPPORTED: u8 = 3;
+    /// `check` could not look at the tree (no such process, no permission).
+    pub const CHECK_ERROR: u8 = 2;
 }
 
 #[derive(Parser)]
@@ -78,6 +80,16 @@ enum Command {
         /// Output of --plan: "text" (numbered steps) or "dot" (a Graphviz graph).
         #[arg(long, value_enum, default_value = "text", requires = "plan")]
         format: PlanFormat,
+    },
+    /// Say whether the tree of PID can be checkpointed, item by item (every task, fd and
+    /// mapping), without stopping it. Exit 0 if it can, 1 if not, 2 on error.
+    Check {
+        /// Root of the process tree.
+        #[arg(short = 't', long = "tree", value_name = "PID")]
+        pid: i32,
+        /// Print the report as JSON (schema in the README).
+        #[arg(long)]
+        json: bool,
     },
     /// Print every image of a dump directory (or one image file) as JSON.
     Show {
@@ -268,6 +280,21 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
                 )),
             }
         }
+        Command::Check { pid, json } => {
+            let report = stasis::check::check_tree(pid).map_err(|err| {
+                Failure::new(exit::CHECK_ERROR, format!("cannot check pid {pid}: {err}"))
+            })?;
+            if json {
+                println!("{}", check_json(&report));
+            } else {
+                print_check(&report);
+            }
+            Ok(if report.checkpointable() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(exit::FAILED)
+            })
+        }
         Command::Show { path } => {
             let value = stasis_image::show(&path).map_err(|err| Failure::new(exit::FAILED, err))?;
             let text = serde_json::to_string_pretty(&value)
@@ -276,6 +303,82 @@ fn run(command: Command) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn print_check(report: &stasis::check::CheckReport) {
+    for task in &report.tasks {
+        if task.zombie {
+            println!(
+                "pid {} ({}): zombie, saved with its exit status",
+                task.pid, task.comm
+            );
+            continue;
+        }
+        println!("pid {} ({}):", task.pid, task.comm);
+        for item in &task.items {
+            let verdict = if item.supported { "ok" } else { "NO" };
+            println!(
+                "  {verdict:<2}  {:<28} {}: {}",
+                item.location, item.what, item.why
+            );
+        }
+    }
+    if report.checkpointable() {
+        println!(
+            "pid {}: the tree of {} process(es) can be checkpointed",
+            report.root,
+            report.tasks.len()
+        );
+    } else {
+        println!(
+            "pid {}: the tree cannot be checkpointed ({} problem(s)):",
+            report.root,
+            report.blockers.len()
+        );
+        for blocker in &report.blockers {
+            println!("  {blocker}");
+        }
+    }
+}
+
+fn check_json(report: &stasis::check::CheckReport) -> String {
+    let tasks: Vec<serde_json::Value> = report
+        .tasks
+        .iter()
+        .map(|t| {
+            serde_json::json!({
+                "pid": t.pid,
+                "comm": t.comm,
+                "zombie": t.zombie,
+                "items": t.items.iter().map(|i| serde_json::json!({
+                    "location": i.location,
+                    "what": i.what,
+                    "supported": i.supported,
+                    "why": i.why,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let blockers: Vec<serde_json::Value> = report
+        .blockers
+        .iter()
+        .map(|b| {
+            serde_json::json!({
+                "pid": b.pid,
+                "comm": b.comm,
+                "location": b.location,
+                "what": b.what,
+                "why": b.why,
+            })
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "root": report.root,
+        "checkpointable": report.checkpointable(),
+        "tasks": tasks,
+        "blockers": blockers,
+    }))
+    .unwrap_or_default()
 }
 
 fn print_dump_stats(summary: &stasis::dump::DumpSummary) {

@@ -2,6 +2,7 @@
 //! the `stasis` binary (crates/cli) is a thin layer over [`dump::dump`] and
 //! [`restore::restore`].
 
+pub mod check;
 pub mod dump;
 pub mod files;
 pub mod inject;

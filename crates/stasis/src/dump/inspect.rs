@@ -58,9 +58,31 @@ pub fn read_stat(pid: i32) -> Result<Stat, DumpError> {
     })
 }
 
+/// One thing the checker looked at (an fd, a mapping, a feature of a task)
+/// and its verdict: what it is and why it can or cannot be checkpointed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckItem {
+    /// "fd 7", "mapping 0x7f00-0x7f01", "task".
+    pub location: String,
+    pub what: String,
+    pub supported: bool,
+    /// For a supported item, how stasis handles it; else why not and what to do.
+    pub why: String,
+}
+
 /// Inspects a task and collects every reason it cannot be checkpointed.
 /// `frozen_by_us` says the task is in our ptrace stop (so "stopped" is expected).
 pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
+    inspect_items(pid, frozen_by_us, &mut Vec::new())
+}
+
+/// [`inspect`], also listing every item looked at in `items` (for `stasis check`),
+/// supported or not: the dump and the checker share one verdict per item.
+pub fn inspect_items(
+    pid: i32,
+    frozen_by_us: bool,
+    items: &mut Vec<CheckItem>,
+) -> Result<Inspection, DumpError> {
     let stat = read_stat(pid)?;
     let comm = stat.comm.clone();
     if pid == crate::sys::syscalls::getpid() {
@@ -99,6 +121,12 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
     })?;
     let mut blockers = Vec::new();
     let mut block = |location: &str, what: &str, why: &str| {
+        items.push(CheckItem {
+            location: location.to_string(),
+            what: what.to_string(),
+            supported: false,
+            why: why.to_string(),
+        });
         blockers.push(Blocker {
             pid,
             comm: comm.clone(),
@@ -107,6 +135,27 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             why: why.to_string(),
         })
     };
+    let mut supported = Vec::new();
+    let mut fine = |location: &str, what: &str, how: &str| {
+        supported.push(CheckItem {
+            location: location.to_string(),
+            what: what.to_string(),
+            supported: true,
+            why: how.to_string(),
+        })
+    };
+    if status.seccomp == 2 {
+        block(
+            "task",
+            "seccomp filter",
+            "seccomp filters are not saved yet: the restored process would run without them",
+        );
+    }
+    fine(
+        "task",
+        &format!("{} thread(s)", status.threads),
+        "threads, registers, signals, credentials and timers are saved",
+    );
     if status.tracer_pid != 0 && status.tracer_pid != crate::sys::syscalls::getpid() {
         block(
             "task",
@@ -145,7 +194,14 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
     let mut fds = Vec::new();
     for probe in probes {
         match files::classify(&probe) {
-            Support::Supported(kind) => fds.push((probe, kind)),
+            Support::Supported(kind) => {
+                fine(
+                    &format!("fd {}", probe.fd),
+                    &probe.link,
+                    &format!("{kind:?}"),
+                );
+                fds.push((probe, kind))
+            }
             Support::Unsupported { what, why } => block(&format!("fd {}", probe.fd), &what, &why),
         }
     }
@@ -158,7 +214,19 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
     let mut vmas = Vec::new();
     for (entry, flags) in &raw_vmas {
         match mem::classify(entry, flags) {
-            Ok(plan) => vmas.push(plan),
+            Ok(plan) => {
+                let what = if entry.path.is_empty() {
+                    "anonymous memory"
+                } else {
+                    entry.path.as_str()
+                };
+                fine(
+                    &format!("mapping {:#x}-{:#x}", entry.start, entry.end),
+                    what,
+                    &format!("{:?}", plan.vma.kind()),
+                );
+                vmas.push(plan)
+            }
             Err(bad) => block(
                 &format!("mapping {:#x}-{:#x}", bad.start, bad.end),
                 &bad.what,
@@ -166,6 +234,7 @@ pub fn inspect(pid: i32, frozen_by_us: bool) -> Result<Inspection, DumpError> {
             ),
         }
     }
+    items.extend(supported);
     if !blockers.is_empty() {
         return Err(DumpError::Unsupported { blockers });
     }
@@ -243,10 +312,7 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
             Err(err) => return Err(err),
         }
     }
-    blockers.extend(pipe_blockers(&inspections, pids));
-    blockers.extend(proc_file_blockers(&inspections, pids));
-    blockers.extend(owner_blockers(&inspections, pids));
-    blockers.extend(epoll_blockers(&inspections));
+    blockers.extend(tree_blockers(&inspections, pids));
     if blockers.is_empty() {
         Ok(TreeInspection {
             live: inspections,
@@ -255,6 +321,16 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
     } else {
         Err(DumpError::Unsupported { blockers })
     }
+}
+
+/// What only the whole tree shows: pipes, /proc files, pidfds and owners that
+/// lead outside it, epoll items that lost their file.
+pub fn tree_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> {
+    let mut blockers = pipe_blockers(inspections, tree);
+    blockers.extend(proc_file_blockers(inspections, tree));
+    blockers.extend(owner_blockers(inspections, tree));
+    blockers.extend(epoll_blockers(inspections));
+    blockers
 }
 
 /// An epoll item whose fd number no longer holds the file it watches, in
