@@ -482,27 +482,23 @@ fn collect_inodes(
                 }
                 FileKind::DeletedFile => {
                     let what = format!("fd {fd}: saving the content of deleted file {link}");
-                    let (mut record, source) = files::deleted::dump_inode(pid, probe)
-                        .map_err(DumpError::task(pid, comm, &what))?;
-                    record.extents =
-                        write_content(writer, &record.content_image, &source, record.size)
-                            .map_err(|e| match e {
-                                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
-                                ContentError::Image(e) => e.into(),
-                            })?;
-                    files_image.deleted_files.push(record);
+                    let dumped = files::deleted::dump_inode(pid, probe);
+                    files_image.deleted_files.push(save_inode(
+                        writer,
+                        (pid, comm, &what),
+                        dumped,
+                        deleted_parts,
+                    )?);
                 }
                 FileKind::Memfd => {
                     let what = format!("fd {fd}: saving the content of memfd {link}");
-                    let (mut record, source) = files::memfd::dump_inode(pid, probe)
-                        .map_err(DumpError::task(pid, comm, &what))?;
-                    record.extents =
-                        write_content(writer, &record.content_image, &source, record.size)
-                            .map_err(|e| match e {
-                                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
-                                ContentError::Image(e) => e.into(),
-                            })?;
-                    files_image.memfds.push(record);
+                    let dumped = files::memfd::dump_inode(pid, probe);
+                    files_image.memfds.push(save_inode(
+                        writer,
+                        (pid, comm, &what),
+                        dumped,
+                        memfd_parts,
+                    )?);
                 }
                 _ => {}
             }
@@ -529,10 +525,7 @@ fn collect_mapped_inodes(
                 "mapping {:#x}-{:#x}: saving the content of {}",
                 vma.start, vma.end, vma.path
             );
-            let content_err = |e| match e {
-                ContentError::Io(e) => DumpError::task(pid, comm, &what)(e),
-                ContentError::Image(e) => e.into(),
-            };
+            let task = (pid, comm, what.as_str());
             match vma.kind() {
                 pb::VmaKind::DeletedFile
                     if !files_image
@@ -540,28 +533,56 @@ fn collect_mapped_inodes(
                         .iter()
                         .any(|d| (d.dev, d.inode) == key) =>
                 {
-                    let (mut record, source) = files::deleted::dump_inode_at(&source, &vma.path)
-                        .map_err(DumpError::task(pid, comm, &what))?;
-                    record.extents =
-                        write_content(writer, &record.content_image, &source, record.size)
-                            .map_err(content_err)?;
-                    files_image.deleted_files.push(record);
+                    let dumped = files::deleted::dump_inode_at(&source, &vma.path);
+                    files_image.deleted_files.push(save_inode(
+                        writer,
+                        task,
+                        dumped,
+                        deleted_parts,
+                    )?);
                 }
                 pb::VmaKind::Memfd
                     if !files_image.memfds.iter().any(|m| (m.dev, m.inode) == key) =>
                 {
-                    let (mut record, source) = files::memfd::dump_inode_at(&source, &vma.path)
-                        .map_err(DumpError::task(pid, comm, &what))?;
-                    record.extents =
-                        write_content(writer, &record.content_image, &source, record.size)
-                            .map_err(content_err)?;
-                    files_image.memfds.push(record);
+                    let dumped = files::memfd::dump_inode_at(&source, &vma.path);
+                    files_image
+                        .memfds
+                        .push(save_inode(writer, task, dumped, memfd_parts)?);
                 }
                 _ => {}
             }
         }
     }
     Ok(())
+}
+
+/// The content image name, size and extents of a deleted file or memfd record.
+type ContentParts<R> = fn(&mut R) -> (String, u64, &mut Vec<pb::Extent>);
+
+fn deleted_parts(d: &mut pb::DeletedFile) -> (String, u64, &mut Vec<pb::Extent>) {
+    (d.content_image.clone(), d.size, &mut d.extents)
+}
+
+fn memfd_parts(m: &mut pb::Memfd) -> (String, u64, &mut Vec<pb::Extent>) {
+    (m.content_image.clone(), m.size, &mut m.extents)
+}
+
+/// Saves the content of a deleted file or memfd (`dumped`: its record and a
+/// description to read it from) into its raw image; errors name `task`
+/// (pid, command, what was being done).
+fn save_inode<R>(
+    writer: &mut ImageWriter,
+    (pid, comm, what): (i32, &str, &str),
+    dumped: std::io::Result<(R, std::fs::File)>,
+    parts: ContentParts<R>,
+) -> Result<R, DumpError> {
+    let (mut record, source) = dumped.map_err(DumpError::task(pid, comm, what))?;
+    let (name, size, extents) = parts(&mut record);
+    *extents = write_content(writer, &name, &source, size).map_err(|e| match e {
+        ContentError::Io(e) => DumpError::task(pid, comm, what)(e),
+        ContentError::Image(e) => e.into(),
+    })?;
+    Ok(record)
 }
 
 enum ContentError {

@@ -84,21 +84,16 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
 }
 
 fn record_of<'a>(dump: &'a LoadedDump, key: &pb::InodeRef) -> io::Result<&'a pb::DeletedFile> {
-    dump.files
-        .deleted_files
-        .iter()
-        .find(|d| (d.dev, d.inode) == (key.dev, key.inode))
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "deleted file (device {}, inode {}) is not in files.img",
-                key.dev, key.inode
-            ))
-        })
+    super::inode_record(
+        &dump.files.deleted_files,
+        key,
+        |d| (d.dev, d.inode),
+        "deleted file",
+    )
 }
 
 fn context(path: &str, what: &str) -> impl Fn(io::Error) -> io::Error {
-    let (path, what) = (path.to_string(), what.to_string());
-    move |e: io::Error| io::Error::new(e.kind(), format!("deleted file {path}: {what}: {e}"))
+    super::inode_context(format!("deleted file {path}"), what)
 }
 
 /// The new unlinked file with the saved content, owner and mode. When a
@@ -150,13 +145,9 @@ pub fn open_descriptions(
         if tmpfile_description.is_some_and(|d| d.id == description.id) {
             continue;
         }
-        let mut fd = super::reopen_inode(file.as_fd(), description.flags as i32)
+        let fd = super::reopen_description(file.as_fd(), description)
             .map_err(context(&format!("reopen file id {}", description.id)))?;
-        if description.position != 0 {
-            fd.seek(SeekFrom::Start(description.position))
-                .map_err(context(&format!("seek to {}", description.position)))?;
-        }
-        opened.push((description.id, OwnedFd::from(fd)));
+        opened.push((description.id, fd));
     }
     if let Some(description) = tmpfile_description {
         file.seek(SeekFrom::Start(description.position))

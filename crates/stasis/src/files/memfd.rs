@@ -8,7 +8,7 @@
 //! (mem/mod.rs still refuses them).
 
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 
@@ -84,21 +84,11 @@ pub fn restore(dump: &LoadedDump, key: &pb::InodeRef) -> io::Result<Vec<(u32, Ow
 }
 
 fn record_of<'a>(dump: &'a LoadedDump, key: &pb::InodeRef) -> io::Result<&'a pb::Memfd> {
-    dump.files
-        .memfds
-        .iter()
-        .find(|m| (m.dev, m.inode) == (key.dev, key.inode))
-        .ok_or_else(|| {
-            io::Error::other(format!(
-                "memfd (device {}, inode {}) is not in files.img",
-                key.dev, key.inode
-            ))
-        })
+    super::inode_record(&dump.files.memfds, key, |m| (m.dev, m.inode), "memfd")
 }
 
 fn context(name: &str, what: &str) -> impl Fn(io::Error) -> io::Error {
-    let (name, what) = (name.to_string(), what.to_string());
-    move |e: io::Error| io::Error::new(e.kind(), format!("memfd {name:?}: {what}: {e}"))
+    super::inode_context(format!("memfd {name:?}"), what)
 }
 
 /// The new memfd with the saved name, content, owner, mode and seals.
@@ -148,13 +138,9 @@ pub fn open_descriptions(
     let context = |what: &str| context(&record.name, what);
     let mut opened = Vec::new();
     for description in super::descriptions_of(&dump.files, (key.dev, key.inode), pick) {
-        let mut fd = super::reopen_inode(file.as_fd(), description.flags as i32)
+        let fd = super::reopen_description(file.as_fd(), description)
             .map_err(context(&format!("reopen file id {}", description.id)))?;
-        if description.position != 0 {
-            fd.seek(SeekFrom::Start(description.position))
-                .map_err(context(&format!("seek to {}", description.position)))?;
-        }
-        opened.push((description.id, OwnedFd::from(fd)));
+        opened.push((description.id, fd));
     }
     Ok(opened)
 }

@@ -317,6 +317,49 @@ pub fn reopen_inode(holder: BorrowedFd<'_>, flags: i32) -> io::Result<File> {
     // /proc/self/fd/N is a symlink: O_NOFOLLOW (mkstemp uses it) would refuse it.
     let flags =
         reopen_flags(flags as u32) & !libc::O_TMPFILE & !libc::O_DIRECTORY & !libc::O_NOFOLLOW;
+    open_with_flags(&format!("/proc/self/fd/{}", holder.as_raw_fd()), flags)
+}
+
+/// The record of inode `key` among `records` (deleted files, memfds), whose
+/// (dev, inode) `id` gives.
+pub fn inode_record<'a, T>(
+    records: &'a [T],
+    key: &pb::InodeRef,
+    id: fn(&T) -> (u64, u64),
+    kind: &str,
+) -> io::Result<&'a T> {
+    records
+        .iter()
+        .find(|r| id(r) == (key.dev, key.inode))
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "{kind} (device {}, inode {}) is not in files.img",
+                key.dev, key.inode
+            ))
+        })
+}
+
+/// Wraps an error with what it was about ("memfd \"buf\"") and doing what.
+pub fn inode_context(about: String, what: &str) -> impl Fn(io::Error) -> io::Error {
+    let what = what.to_string();
+    move |e: io::Error| io::Error::new(e.kind(), format!("{about}: {what}: {e}"))
+}
+
+/// A new description of the inode `holder` is open on, with the flags and
+/// offset of the saved `description`.
+pub fn reopen_description(
+    holder: BorrowedFd<'_>,
+    description: &pb::OpenFile,
+) -> io::Result<std::os::fd::OwnedFd> {
+    let mut fd = reopen_inode(holder, description.flags as i32)?;
+    if description.position != 0 {
+        std::io::Seek::seek(&mut fd, std::io::SeekFrom::Start(description.position))?;
+    }
+    Ok(fd.into())
+}
+
+/// open(2) of `path` with these flags (access mode included), as a File.
+pub fn open_with_flags(path: &str, flags: i32) -> io::Result<File> {
     let mut options = OpenOptions::new();
     match flags & libc::O_ACCMODE {
         libc::O_WRONLY => options.write(true),
@@ -324,7 +367,7 @@ pub fn reopen_inode(holder: BorrowedFd<'_>, flags: i32) -> io::Result<File> {
         _ => options.read(true),
     };
     options.custom_flags(flags & !libc::O_ACCMODE);
-    options.open(format!("/proc/self/fd/{}", holder.as_raw_fd()))
+    options.open(path)
 }
 
 /// An inode that several descriptions may share and that restore recreates

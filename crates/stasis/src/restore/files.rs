@@ -9,10 +9,9 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 
 use stasis_image::{pb, LoadedDump};
 
@@ -231,16 +230,7 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
             )))
         }
     };
-    let flags = reopen_flags(file.flags);
-    let mut options = OpenOptions::new();
-    match flags & libc::O_ACCMODE {
-        libc::O_WRONLY => options.write(true),
-        libc::O_RDWR => options.read(true).write(true),
-        _ => options.read(true),
-    };
-    options.custom_flags(flags & !libc::O_ACCMODE);
-    let opened = options
-        .open(path)
+    let opened = files::open_with_flags(path, reopen_flags(file.flags))
         .map_err(|e| io::Error::new(e.kind(), format!("open {path}: {e}")))?;
     Ok(OwnedFd::from(opened))
 }
