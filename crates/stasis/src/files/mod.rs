@@ -9,6 +9,7 @@ pub mod directory;
 pub mod epoll;
 pub mod eventfd;
 pub mod fifo;
+pub mod inet_socket;
 pub mod inotify;
 pub mod locks;
 pub mod memfd;
@@ -251,6 +252,15 @@ pub fn description_path(file: &pb::OpenFile) -> String {
         }
         Some(pb::open_file::Kind::Memfd(key)) => format!("memfd (inode {})", key.inode),
         Some(pb::open_file::Kind::Pidfd(p)) => format!("pidfd of pid {}", p.pid),
+        Some(pb::open_file::Kind::Inet(s)) => format!(
+            "{} socket {}",
+            if s.r#type == libc::SOCK_STREAM {
+                "TCP"
+            } else {
+                "UDP"
+            },
+            inet_socket::address_text(&s.local)
+        ),
         Some(pb::open_file::Kind::Inotify(i)) => format!("inotify ({} watches)", i.watches.len()),
         Some(pb::open_file::Kind::Eventfd(_)) => eventfd::LINK.to_string(),
         Some(pb::open_file::Kind::Signalfd(_)) => signalfd::LINK.to_string(),

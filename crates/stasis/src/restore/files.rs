@@ -103,6 +103,7 @@ impl FileTable {
             Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
             Some(pb::open_file::Kind::Inotify(inotify)) => files::inotify::restore(file, inotify)?,
             Some(pb::open_file::Kind::Pidfd(saved)) => files::pidfd::create(file, saved)?,
+            Some(pb::open_file::Kind::Inet(socket)) => files::inet_socket::create(file, socket)?,
             Some(pb::open_file::Kind::Eventfd(saved)) => eventfd::create(saved)?,
             Some(pb::open_file::Kind::Signalfd(saved)) => signalfd::create(saved)?,
             Some(pb::open_file::Kind::Timerfd(saved)) => timerfd::create(saved)?,
@@ -220,6 +221,7 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
         | pb::open_file::Kind::Memfd(_)
         | pb::open_file::Kind::Inotify(_)
         | pb::open_file::Kind::Pidfd(_)
+        | pb::open_file::Kind::Inet(_)
         | pb::open_file::Kind::Eventfd(_)
         | pb::open_file::Kind::Signalfd(_)
         | pb::open_file::Kind::Timerfd(_)

@@ -160,6 +160,7 @@ pub fn check_files(
                 | pb::open_file::Kind::Deleted(_)
                 | pb::open_file::Kind::Memfd(_)
                 | pb::open_file::Kind::Pidfd(_)
+                | pb::open_file::Kind::Inet(_)
                 | pb::open_file::Kind::Eventfd(_)
                 | pb::open_file::Kind::Signalfd(_)
                 | pb::open_file::Kind::Timerfd(_)

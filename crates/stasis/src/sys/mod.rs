@@ -4,6 +4,7 @@
 
 pub mod clone;
 pub mod events;
+pub mod inet;
 pub mod ptrace;
 pub mod remote;
 pub mod spawn;
