@@ -1,4 +1,4 @@
-/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify", "pidfd" of pid 1,
+/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify", "pidfd" of pid 1, "tcp" connection,
  * "socket", "pipe" whose read end is held by a process outside the dump, or
  * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
@@ -8,6 +8,8 @@
 #include "scenario.h"
 #include <fcntl.h>
 #include <sys/fanotify.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -51,7 +53,19 @@ int main(int argc, char **argv)
 		close(peer[1]);
 	} else if (strcmp(argv[1], "socket") == 0)
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-	else if (strcmp(argv[1], "pidfd") == 0) {
+	else if (strcmp(argv[1], "tcp") == 0) {
+		/* An established TCP connection over loopback: 43 writes, 42 reads. */
+		int l = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(a);
+		SETUP(l >= 0 && bind(l, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(l, 1) == 0);
+		SETUP(getsockname(l, (struct sockaddr *)&a, &len) == 0);
+		fds[1] = socket(AF_INET, SOCK_STREAM, 0);
+		SETUP(fds[1] >= 0 && connect(fds[1], (struct sockaddr *)&a, sizeof(a)) == 0);
+		fds[0] = accept(l, NULL, NULL);
+		SETUP(fds[0] >= 0);
+		close(l);
+	} else if (strcmp(argv[1], "pidfd") == 0) {
 		/* A pidfd of pid 1, which is not part of the dump. */
 		fds[0] = (int)syscall(SYS_pidfd_open, 1, 0);
 		SETUP(fds[0] >= 0);
@@ -62,7 +76,7 @@ int main(int argc, char **argv)
 		fds[1] = dup(fds[0]);
 	}
 	else
-		SETUP(!"argv[1] is fanotify, pipe, socket, pidfd or proc");
+		SETUP(!"argv[1] is fanotify, pipe, socket, tcp, pidfd or proc");
 	/* Known fd numbers for the harness: 42 reads, 43 writes. */
 	SETUP(dup2(fds[0], 42) == 42 && dup2(fds[1], 43) == 43);
 	close(fds[0]);

@@ -330,6 +330,37 @@ pub fn tree_blockers(inspections: &[Inspection], tree: &[i32]) -> Vec<Blocker> {
     blockers.extend(proc_file_blockers(inspections, tree));
     blockers.extend(owner_blockers(inspections, tree));
     blockers.extend(epoll_blockers(inspections));
+    blockers.extend(inet_blockers(inspections));
+    blockers
+}
+
+/// IPv4/IPv6 sockets in a state stasis cannot restore (an established TCP
+/// connection, a listener with connections waiting to be accepted).
+fn inet_blockers(inspections: &[Inspection]) -> Vec<Blocker> {
+    use std::os::fd::AsFd;
+    let mut blockers = Vec::new();
+    for insp in inspections {
+        let Ok(pidfd) = crate::sys::syscalls::pidfd_open(insp.stat.pid) else {
+            continue;
+        };
+        for (probe, kind) in &insp.fds {
+            if *kind != files::FileKind::InetSocket {
+                continue;
+            }
+            let Ok(copy) = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), probe.fd) else {
+                continue;
+            };
+            if let Err(why) = files::inet_socket::dump(copy.as_fd()) {
+                blockers.push(Blocker {
+                    pid: insp.stat.pid,
+                    comm: insp.stat.comm.clone(),
+                    location: format!("fd {}", probe.fd),
+                    what: format!("socket ({})", probe.link),
+                    why,
+                });
+            }
+        }
+    }
     blockers
 }
 

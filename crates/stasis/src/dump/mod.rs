@@ -318,6 +318,16 @@ fn collect_files(
                     if *kind == files::FileKind::Inotify {
                         files::inotify::warn_if_queued(pid, probe.fd, copy.as_fd());
                     }
+                    if *kind == files::FileKind::InetSocket {
+                        let socket = files::inet_socket::dump(copy.as_fd()).map_err(|why| {
+                            std::io::Error::other(format!(
+                                "fd {} ({}): {why}",
+                                probe.fd, probe.link
+                            ))
+                        })?;
+                        files::inet_socket::warn_if_queued(pid, probe.fd, copy.as_fd(), &socket);
+                        record.kind = Some(pb::open_file::Kind::Inet(socket));
+                    }
                     files::dump_live(&mut record, copy.as_fd()).map_err(|e| {
                         std::io::Error::new(
                             e.kind(),

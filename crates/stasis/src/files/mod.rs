@@ -40,6 +40,8 @@ pub struct FdProbe {
     /// stat of the open file (through the /proc link), if it could be taken.
     pub stat: Option<FileStat>,
     pub info: FdInfo,
+    /// A socket's family (SO_DOMAIN, asked through a copy of the fd).
+    pub socket_family: Option<i32>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,6 +67,8 @@ pub enum FileKind {
     Inotify,
     /// A pidfd of a process of the tree.
     PidFd,
+    /// An IPv4/IPv6 socket that is not connected (its state comes from a copy).
+    InetSocket,
     /// A named pipe, opened by its path.
     Fifo,
     /// A regular file unlinked while open (O_TMPFILE files included).
@@ -102,7 +106,10 @@ pub fn classify(probe: &FdProbe) -> Support {
         return pipe::classify(probe);
     }
     if link.starts_with("socket:") {
-        return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
+        return match probe.socket_family {
+            Some(libc::AF_INET | libc::AF_INET6) => Support::Supported(FileKind::InetSocket),
+            _ => unsupported(&format!("socket ({link})"), "sockets are not supported yet"),
+        };
     }
     if link == pidfd::LINK {
         return pidfd::classify(probe);
@@ -176,14 +183,28 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
                 size: st.st_size as u64,
                 mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
             });
+        let socket_family = if link.starts_with("socket:") {
+            socket_family(pid, fd)
+        } else {
+            None
+        };
         probes.push(FdProbe {
             fd,
             link,
             stat,
             info,
+            socket_family,
         });
     }
     Ok(probes)
+}
+
+/// The family of socket `fd` of `pid`, through a copy of it.
+fn socket_family(pid: i32, fd: i32) -> Option<i32> {
+    use std::os::fd::AsFd;
+    let pidfd = crate::sys::syscalls::pidfd_open(pid).ok()?;
+    let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd).ok()?;
+    crate::sys::inet::get_option(copy.as_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN).ok()
 }
 
 /// Flags of an open file description as stored in the image: everything but O_CLOEXEC.
@@ -202,6 +223,8 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::Proc => procfs::dump(probe),
         FileKind::Inotify => inotify::dump(probe),
         FileKind::PidFd => pidfd::dump(probe),
+        // Filled in by the dump from its copy of the socket (inet_socket::dump).
+        FileKind::InetSocket => pb::open_file::Kind::Inet(pb::InetSocket::default()),
         FileKind::Fifo => pb::open_file::Kind::Fifo(inode_ref(&stat)),
         FileKind::DeletedFile => pb::open_file::Kind::Deleted(inode_ref(&stat)),
         FileKind::Memfd => pb::open_file::Kind::Memfd(inode_ref(&stat)),
@@ -474,6 +497,7 @@ mod tests {
                 ..Default::default()
             }),
             info: FdInfo::default(),
+            socket_family: None,
         }
     }
 
