@@ -77,6 +77,24 @@ pub enum Inconsistency {
 
     #[error("pipe {pipe_id} is described twice")]
     DuplicatePipe { pipe_id: u64 },
+    #[error("file id {id} is a unix socket of type {sock_type}, which is not stream (1), datagram (2) or seqpacket (5)")]
+    BadSocketType { id: u32, sock_type: i32 },
+    #[error("unix socket:[{inode}] is described twice")]
+    DuplicateSocket { inode: u64 },
+    #[error("file id {id} is unix socket:[{inode}] connected to socket:[{peer_inode}], which files.img does not describe")]
+    UnknownSocketPeer {
+        id: u32,
+        inode: u64,
+        peer_inode: u64,
+    },
+    #[error("file id {id} is unix socket:[{inode}] connected to socket:[{peer_inode}], which is not connected back to it or is of another type")]
+    SocketPeerMismatch {
+        id: u32,
+        inode: u64,
+        peer_inode: u64,
+    },
+    #[error("file id {id} is unix socket:[{inode}] bound to a relative path; only absolute paths can be bound again")]
+    RelativeSocketPath { id: u32, inode: u64 },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
     #[error("pid {pid} lists fd {fd} twice")]
@@ -219,6 +237,7 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
             });
         }
     }
+    check_unix_sockets(files)?;
     for file in &files.files {
         if let Some(pb::open_file::Kind::Pipe(end)) = &file.kind {
             if !pipes.contains(&end.pipe_id) {
@@ -230,6 +249,59 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
         }
     }
     Ok(ids)
+}
+
+/// Unix sockets: known types, one record per socket, every peer described and
+/// connected back, bound paths absolute.
+fn check_unix_sockets(files: &pb::FilesImage) -> Result<(), Inconsistency> {
+    let sockets: Vec<(u32, &pb::UnixSocket)> = files
+        .files
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Some(pb::open_file::Kind::UnixSocket(s)) => Some((f.id, s)),
+            _ => None,
+        })
+        .collect();
+    let mut by_inode = std::collections::HashMap::new();
+    for &(id, socket) in &sockets {
+        if ![1, 2, 5].contains(&socket.r#type) {
+            return Err(Inconsistency::BadSocketType {
+                id,
+                sock_type: socket.r#type,
+            });
+        }
+        if by_inode.insert(socket.inode, socket).is_some() {
+            return Err(Inconsistency::DuplicateSocket {
+                inode: socket.inode,
+            });
+        }
+        if socket.name.first().is_some_and(|b| *b != 0 && *b != b'/') {
+            return Err(Inconsistency::RelativeSocketPath {
+                id,
+                inode: socket.inode,
+            });
+        }
+    }
+    for &(id, socket) in &sockets {
+        if socket.peer_inode == 0 {
+            continue;
+        }
+        let Some(peer) = by_inode.get(&socket.peer_inode) else {
+            return Err(Inconsistency::UnknownSocketPeer {
+                id,
+                inode: socket.inode,
+                peer_inode: socket.peer_inode,
+            });
+        };
+        if peer.peer_inode != socket.inode || peer.r#type != socket.r#type {
+            return Err(Inconsistency::SocketPeerMismatch {
+                id,
+                inode: socket.inode,
+                peer_inode: socket.peer_inode,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// task-<pid>.img against its inventory entry.

@@ -196,6 +196,7 @@ mod tests {
             link: "/tmp/f".into(),
             stat: None,
             info: parse_fdinfo(fdinfo).unwrap(),
+            socket: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod owner;
 pub mod pipe;
 pub mod procfs;
 pub mod regular;
+pub mod unix_socket;
 
 use std::path::Path;
 
@@ -25,6 +26,8 @@ pub struct FdProbe {
     /// stat of the open file (through the /proc link), if it could be taken.
     pub stat: Option<FileStat>,
     pub info: FdInfo,
+    /// Family and type of a socket (getsockopt on a copy of the fd).
+    pub socket: Option<unix_socket::SocketProbe>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -46,6 +49,7 @@ pub enum FileKind {
     Pipe,
     /// A file or directory under /proc, reopened in the restored tree.
     Proc,
+    UnixSocket,
 }
 
 /// Verdict on one fd.
@@ -74,7 +78,7 @@ pub fn classify(probe: &FdProbe) -> Support {
         return pipe::classify(probe);
     }
     if link.starts_with("socket:") {
-        return unsupported(&format!("socket ({link})"), "sockets are not supported yet");
+        return unix_socket::classify(probe);
     }
     if let Some(name) = link.strip_prefix("anon_inode:") {
         return unsupported(
@@ -133,14 +137,31 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
                 size: st.st_size as u64,
                 mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
             });
+        let socket = if link.starts_with("socket:") {
+            probe_socket(pid, fd)
+        } else {
+            None
+        };
         probes.push(FdProbe {
             fd,
             link,
             stat,
             info,
+            socket,
         });
     }
     Ok(probes)
+}
+
+/// Family and type of socket `fd` of `pid`, through a copy of it.
+fn probe_socket(pid: i32, fd: i32) -> Option<unix_socket::SocketProbe> {
+    use std::os::fd::AsFd;
+    let pidfd = crate::sys::syscalls::pidfd_open(pid).ok()?;
+    let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd).ok()?;
+    Some(unix_socket::SocketProbe {
+        family: crate::sys::socket::get_int_option(copy.as_fd(), libc::SO_DOMAIN).ok()?,
+        sock_type: crate::sys::socket::get_int_option(copy.as_fd(), libc::SO_TYPE).ok()?,
+    })
 }
 
 /// Flags of an open file description as stored in the image: everything but O_CLOEXEC.
@@ -157,6 +178,11 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::CharDevice => chardev::dump(probe, &stat),
         FileKind::Pipe => pipe::dump_end(probe),
         FileKind::Proc => procfs::dump(probe),
+        // Filled in by the dump, which asks sock_diag and its copy of the socket.
+        FileKind::UnixSocket => pb::open_file::Kind::UnixSocket(pb::UnixSocket {
+            inode: unix_socket::socket_inode(&probe.link).unwrap_or(0),
+            ..Default::default()
+        }),
     };
     pb::OpenFile {
         id,
@@ -182,6 +208,7 @@ pub fn description_path(file: &pb::OpenFile) -> String {
             if end.write_end { "write" } else { "read" }
         ),
         Some(pb::open_file::Kind::Proc(p)) => procfs::full_path(p),
+        Some(pb::open_file::Kind::UnixSocket(s)) => unix_socket::label(s),
         None => format!("file {}", file.id),
     }
 }
@@ -231,6 +258,7 @@ mod tests {
                 ..Default::default()
             }),
             info: FdInfo::default(),
+            socket: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! task receives them, in the order of the plan (plan.rs): regular files,
 //! directories, devices and /proc files are reopened by path with their flags,
 //! then given their offset; pipes are created with their capacity and buffered
-//! bytes. Each task then takes copies with pidfd_getfd (build.rs), so a
+//! bytes; unix sockets are created as pairs with their queued messages, or
+//! bound and listening (files/unix_socket.rs). Each task then takes copies with pidfd_getfd (build.rs), so a
 //! description shared by several fds or processes is one description again.
 
 use std::collections::hash_map::Entry;
@@ -23,6 +24,9 @@ pub struct FileTable {
     fds: HashMap<u32, OwnedFd>,
     /// Ends of pipes created by their first end, by pipe id: (read, write).
     pipe_ends: HashMap<u64, (Option<OwnedFd>, Option<OwnedFd>)>,
+    /// Second ends of socketpairs created by their first end, by the saved
+    /// inode of the socket they stand for.
+    socket_ends: HashMap<u64, OwnedFd>,
 }
 
 impl FileTable {
@@ -31,6 +35,7 @@ impl FileTable {
         Ok(FileTable {
             fds: HashMap::new(),
             pipe_ends: HashMap::new(),
+            socket_ends: HashMap::new(),
         })
     }
 
@@ -39,6 +44,7 @@ impl FileTable {
     pub fn create(&mut self, dump: &LoadedDump, file: &pb::OpenFile) -> io::Result<()> {
         let fd = match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => self.take_pipe_end(dump, end)?,
+            Some(pb::open_file::Kind::UnixSocket(socket)) => self.take_socket(dump, socket)?,
             Some(kind) => open_path(file, kind)?,
             None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
         };
@@ -55,6 +61,9 @@ impl FileTable {
             .ok_or_else(|| io::Error::other(format!("file {} was not created", file.id)))?;
         crate::files::locks::take_description_locks(dump, file, fd.as_fd())?;
         match &file.kind {
+            Some(pb::open_file::Kind::UnixSocket(socket)) => {
+                crate::files::unix_socket::configure(fd.as_fd(), socket, file.flags)
+            }
             Some(pb::open_file::Kind::Pipe(_)) => syscalls::set_status_flags(
                 fd.as_fd(),
                 (file.flags & libc::O_NONBLOCK as u32) as i32,
@@ -103,6 +112,44 @@ impl FileTable {
     }
 }
 
+impl FileTable {
+    /// A unix socket: the second end of a pair was made with the first; the
+    /// first end of a pair creates both with one socketpair() and refills
+    /// both queues; a socket whose peer was closed gets a pair whose other end
+    /// is closed once its queue is refilled; others are bound and listen again.
+    fn take_socket(&mut self, dump: &LoadedDump, socket: &pb::UnixSocket) -> io::Result<OwnedFd> {
+        use crate::files::unix_socket;
+        if let Some(fd) = self.socket_ends.remove(&socket.inode) {
+            return Ok(fd);
+        }
+        if socket.peer_inode == 0 && !socket.peer_closed {
+            return unix_socket::create_unconnected(socket);
+        }
+        let (ours, other) = crate::sys::socket::unix_socketpair(socket.r#type)?;
+        unix_socket::refill(other.as_fd(), socket)?;
+        if socket.peer_closed {
+            return Ok(ours);
+        }
+        let peer = dump
+            .files
+            .files
+            .iter()
+            .find_map(|f| match &f.kind {
+                Some(pb::open_file::Kind::UnixSocket(s)) if s.inode == socket.peer_inode => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "the peer socket:[{}] is not in files.img",
+                    socket.peer_inode
+                ))
+            })?;
+        unix_socket::refill(ours.as_fd(), peer)?;
+        self.socket_ends.insert(peer.inode, other);
+        Ok(ours)
+    }
+}
+
 fn create_pipe(dump: &LoadedDump, pipe_id: u64) -> io::Result<(OwnedFd, OwnedFd)> {
     let pipe = dump
         .files
@@ -132,6 +179,9 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
             &proc_path
         }
         pb::open_file::Kind::Pipe(_) => return Err(io::Error::other("a pipe has no path")),
+        pb::open_file::Kind::UnixSocket(_) => {
+            return Err(io::Error::other("a socket is not opened by path"))
+        }
     };
     let flags = reopen_flags(file.flags);
     let mut options = OpenOptions::new();

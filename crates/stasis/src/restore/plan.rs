@@ -12,7 +12,8 @@
 //!   needs `Task(pid)` and `Configured(file)`.
 //!
 //! Files that depend on other objects add edges: both ends of a pipe come
-//! from one pipe2() (the second end needs the first created); a file under
+//! from one pipe2() and both ends of a connected unix socket from one
+//! socketpair() (the second end needs the first created); a file under
 //! /proc/<pid> needs `Task(pid)`, and /proc/<pid>/fd/<n> or fdinfo/<n> also
 //! needs `Installed(pid, n)`. Among the steps that are ready, the smallest
 //! comes first (tasks, then creations, then configurations, then installs,
@@ -99,6 +100,8 @@ pub enum PlanError {
         pid: i32,
         fd: i32,
     },
+    #[error("file {file} is a unix socket connected to socket:[{peer_inode}], which is not in files.img; the images are inconsistent")]
+    UnknownPeer { file: u32, peer_inode: u64 },
     #[error("pid {pid} fd {fd} names file {file}, which is not in files.img")]
     UnknownFile { pid: i32, fd: i32, file: u32 },
     #[error("the restore order has a cycle: {}; each step needs the next, and the last needs the first", .steps.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" -> "))]
@@ -151,6 +154,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
     }
 
     let mut first_end_of_pipe: HashMap<u64, u32> = HashMap::new();
+    // File id of each unix socket, by its saved inode, to find a peer.
+    let socket_file: HashMap<u64, u32> = input
+        .files
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Some(pb::open_file::Kind::UnixSocket(s)) => Some((s.inode, f.id)),
+            _ => None,
+        })
+        .collect();
     for file in input.files {
         let created = Step::Created(file.id);
         need(created, None);
@@ -164,6 +176,19 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                     None => {
                         first_end_of_pipe.insert(end.pipe_id, file.id);
                     }
+                }
+            }
+            Some(pb::open_file::Kind::UnixSocket(socket)) if socket.peer_inode != 0 => {
+                // One socketpair() makes both ends: the end with the smaller
+                // file id creates it.
+                let peer = *socket_file
+                    .get(&socket.peer_inode)
+                    .ok_or(PlanError::UnknownPeer {
+                        file: file.id,
+                        peer_inode: socket.peer_inode,
+                    })?;
+                if peer < file.id {
+                    need(created, Some(Step::Created(peer)));
                 }
             }
             Some(pb::open_file::Kind::Proc(proc_file)) if proc_file.pid != 0 => {
@@ -464,6 +489,44 @@ mod tests {
         };
         let plan = plan(&input).unwrap();
         assert!(plan.needs[&Step::Created(2)].contains(&Step::Created(1)));
+    }
+
+    fn socket(id: u32, inode: u64, peer_inode: u64) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            kind: Some(pb::open_file::Kind::UnixSocket(pb::UnixSocket {
+                inode,
+                peer_inode,
+                r#type: libc::SOCK_STREAM,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_socketpair_is_created_once_by_its_first_end() {
+        // The pair is listed second end first: the smaller id still creates it.
+        let files = [socket(2, 70, 71), socket(1, 71, 70), socket(3, 72, 0)];
+        let a = [fd(3, 2)];
+        let b = [fd(4, 1), fd(5, 3)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &a), task(11, 10, &b)],
+            files: &files,
+        };
+        let pair = plan(&input).unwrap();
+        assert!(pair.needs[&Step::Created(2)].contains(&Step::Created(1)));
+        assert!(pair.needs[&Step::Created(1)].is_empty());
+        assert!(pair.needs[&Step::Created(3)].is_empty());
+        let dangling = [socket(1, 71, 99)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &[])],
+            files: &dangling,
+        };
+        assert!(matches!(
+            plan(&input),
+            Err(PlanError::UnknownPeer { peer_inode: 99, .. })
+        ));
     }
 
     #[test]

@@ -133,7 +133,12 @@ pub fn check_files(
             Some(pb::open_file::Kind::CharDevice(c)) => c.path.clone(),
             // Files of restored tasks appear with them.
             Some(pb::open_file::Kind::Proc(p)) if p.pid == 0 => crate::files::procfs::full_path(p),
-            Some(pb::open_file::Kind::Proc(_) | pb::open_file::Kind::Pipe(_)) | None => continue,
+            Some(
+                pb::open_file::Kind::Proc(_)
+                | pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::UnixSocket(_),
+            )
+            | None => continue,
         };
         check(&format!("fd {}:", entry.fd), &path)?;
         if let (Some(pb::open_file::Kind::Regular(saved)), false) = (&file.kind, allow_changed) {

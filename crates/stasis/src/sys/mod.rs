@@ -3,8 +3,10 @@
 //! `std::io::Error` with errno; callers add which task and what was tried.
 
 pub mod clone;
+pub mod netlink;
 pub mod ptrace;
 pub mod remote;
+pub mod socket;
 pub mod spawn;
 pub mod syscalls;
 
