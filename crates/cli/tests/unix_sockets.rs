@@ -42,3 +42,29 @@ fn a_process_blocked_in_recv_carries_on() {
         .blocked_in(libc::SYS_recvfrom)
         .check();
 }
+
+#[test]
+fn the_original_keeps_its_queued_data_after_a_dump_with_leave_running() {
+    for kind in ["stream", "dgram"] {
+        let mut run = Scenario::c("unix_pair").arg(kind).start();
+        run.dump_ok(&["--leave-running"]);
+        run.trigger_go();
+        run.expect_success();
+    }
+}
+
+#[test]
+fn a_listener_bound_to_a_path_accepts_after_restore_while_blocked_in_accept() {
+    Scenario::c("unix_listen")
+        .arg("path")
+        .blocked_in(libc::SYS_accept)
+        .check();
+}
+
+#[test]
+fn a_listener_with_an_abstract_name_accepts_after_restore() {
+    Scenario::c("unix_listen")
+        .arg("abstract")
+        .blocked_in(libc::SYS_accept)
+        .check();
+}
