@@ -1,5 +1,6 @@
 /* A process holding something stasis cannot checkpoint (argv[1]: "eventfd",
- * "socket", "pipe" whose read end is held by a process outside the dump, or
+ * "socket" (a unix socket whose peer is held by a process outside the dump),
+ * "pipe" whose read end is held by a process outside the dump, or
  * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
  * program keeps computing meanwhile; after go, its counter must have advanced
@@ -45,9 +46,28 @@ int main(int argc, char **argv)
 		close(fds[0]);
 		fds[0] = peer[0];
 		close(peer[1]);
-	} else if (strcmp(argv[1], "socket") == 0)
-		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-	else if (strcmp(argv[1], "proc") == 0) {
+	} else if (strcmp(argv[1], "socket") == 0) {
+		/* A unix socket whose peer belongs to an orphaned grandchild,
+		 * outside our tree, which echoes what we write. */
+		int pair[2];
+		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+		pid_t child = fork();
+		SETUP(child >= 0);
+		if (child == 0) {
+			if (fork() != 0)
+				_exit(0);
+			close(pair[0]);
+			char c;
+			while (read(pair[1], &c, 1) == 1)
+				(void)!write(pair[1], &c, 1);
+			_exit(0);
+		}
+		SETUP(waitpid(child, NULL, 0) == child);
+		outsider = 1;
+		close(pair[1]);
+		fds[0] = pair[0];
+		fds[1] = dup(pair[0]);
+	} else if (strcmp(argv[1], "proc") == 0) {
 		fds[0] = open("/proc/1/status", O_RDONLY);
 		SETUP(fds[0] >= 0);
 		fds[1] = dup(fds[0]);

@@ -68,3 +68,47 @@ fn a_listener_with_an_abstract_name_accepts_after_restore() {
         .blocked_in(libc::SYS_accept)
         .check();
 }
+
+/// The dump of `unix_refused <kind>` is refused with a message naming the pid,
+/// fd 42 and `words`; the process runs on and its socket still works.
+fn refused(kind: &str, words: &[&[&str]]) -> String {
+    let mut run = Scenario::c("unix_refused").arg(kind).start();
+    let pid = run.pid.to_string();
+    let pid_words = [pid.as_str()];
+    let mut mentions: Vec<&[&str]> = vec![&pid_words, &["fd 42"]];
+    mentions.extend_from_slice(words);
+    let output = run.dump(&[]);
+    output.assert_clean_failure(&[3], &mentions);
+    run.assert_running_unchanged();
+    run.trigger_go();
+    run.expect_success();
+    output.stderr.clone()
+}
+
+#[test]
+fn a_socket_connected_to_a_process_outside_the_tree_is_refused_naming_the_peer() {
+    let message = refused("outside", &[&["socket"], &["outside the dumped processes"]]);
+    // The peer is named by its holder (pid and command) and its bound name.
+    assert!(
+        message.contains("(unix_refused) fd") && message.contains("@stasis-test-outside-"),
+        "the message does not name the peer's holder and name:\n{message}"
+    );
+}
+
+#[test]
+fn a_listener_with_a_connection_waiting_to_be_accepted_is_refused() {
+    refused("pending", &[&["wait to be accepted"]]);
+}
+
+#[test]
+fn fds_in_flight_in_a_unix_socket_are_refused() {
+    refused(
+        "fds",
+        &[&["fds in flight in a unix socket are not supported yet"]],
+    );
+}
+
+#[test]
+fn a_netlink_socket_is_refused_naming_its_family() {
+    refused("netlink", &[&["AF_NETLINK"]]);
+}

@@ -169,7 +169,17 @@ pub fn check_tree(
             continue;
         }
         let Some(peer) = diags.get(&diag.peer) else {
-            // The peer was closed: restored as a pair whose other end is closed.
+            if !peer_closed(diag, diags) {
+                refuse(
+                    describe(diag),
+                    format!(
+                        "it is connected to socket:[{}], which its listener has not accepted yet (the listener is \
+                         outside the dumped processes); restoring such a connection is not \
+                         supported: checkpoint once it is accepted, or close it",
+                        diag.peer
+                    ),
+                );
+            }
             continue;
         };
         if !in_tree.contains(&diag.peer) {
@@ -206,8 +216,14 @@ pub fn check_tree(
 }
 
 /// Whether the saved socket was connected to a peer that no longer exists.
+/// sock_diag does not list closed sockets, nor connections still waiting in
+/// a listener's queue; a closed stream or seqpacket peer shut this end down
+/// both ways, which a waiting connection does not.
 pub fn peer_closed(diag: &UnixDiag, diags: &HashMap<u64, UnixDiag>) -> bool {
-    diag.state != STATE_LISTEN && diag.peer != 0 && !diags.contains_key(&diag.peer)
+    diag.state != STATE_LISTEN
+        && diag.peer != 0
+        && !diags.contains_key(&diag.peer)
+        && (diag.sock_type == libc::SOCK_DGRAM || diag.shutdown & 3 == 3)
 }
 
 /// Why the receive queue of a socket cannot be saved, if it cannot: fds in
@@ -339,10 +355,12 @@ pub fn create_unconnected(socket: &pb::UnixSocket) -> io::Result<std::os::fd::Ow
                         )
                     })?
                 }
-                Ok(_) => return Err(io::Error::other(format!(
+                Ok(_) => {
+                    return Err(io::Error::other(format!(
                     "{} exists and is not a socket; move it away to restore the socket bound there",
                     path.display()
-                ))),
+                )))
+                }
                 Err(_) => {}
             }
         }
@@ -520,14 +538,20 @@ mod tests {
         let mut listener = diag(5, 0);
         listener.state = STATE_LISTEN;
         listener.pending = vec![6];
-        let diags: HashMap<u64, UnixDiag> = [diag(1, 77), listener]
+        let mut closed = diag(1, 77);
+        closed.shutdown = 3;
+        // Connected to a connection a listener has not accepted yet.
+        let waiting = diag(2, 78);
+        let diags: HashMap<u64, UnixDiag> = [closed, waiting, listener]
             .into_iter()
             .map(|d| (d.inode, d))
             .collect();
         assert!(peer_closed(&diags[&1], &diags));
-        let problems = check_tree(&held(&[1, 5]), &diags, &|_| Vec::new());
-        assert_eq!(problems.len(), 1);
+        assert!(!peer_closed(&diags[&2], &diags));
+        let problems = check_tree(&held(&[1, 5, 2]), &diags, &|_| Vec::new());
+        assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].why.contains("1 connection(s) wait"));
+        assert!(problems[1].why.contains("not accepted yet"), "{problems:?}");
     }
 
     #[test]
