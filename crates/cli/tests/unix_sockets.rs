@@ -112,3 +112,89 @@ fn fds_in_flight_in_a_unix_socket_are_refused() {
 fn a_netlink_socket_is_refused_naming_its_family() {
     refused("netlink", &[&["AF_NETLINK"]]);
 }
+
+/// A python echo server on a path-bound unix socket and its client (a forked
+/// child): before READY the client has sent three requests the server has not
+/// read, and the server's greeting waits unread in the client's socket. After
+/// restore the server echoes, the client gets the greeting and the echoes in
+/// order, and a second connection works.
+const PYTHON_ECHO: &str = r#"
+import os, socket, sys, time
+path = os.path.join(os.getcwd(), "echo.sock")
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+server.listen(4)
+
+def wait_go():
+    while not os.path.exists("go"):
+        time.sleep(0.01)
+
+def recv_exact(sock, n):
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+child = os.fork()
+if child == 0:
+    server.close()
+    errors = []
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(path)
+    requests = [b"one;", b"two;", b"three;" * 1000]
+    for r in requests:
+        c.sendall(r)
+    open("client-sent", "w").close()
+    wait_go()
+    greeting = recv_exact(c, 6)
+    if greeting != b"hello;":
+        errors.append(f"greeting is {greeting[:20]!r}")
+    for r in requests:
+        echo = recv_exact(c, len(r))
+        if echo != r:
+            errors.append(f"echo of {r[:10]!r}... is {echo[:20]!r}")
+    c.sendall(b"after restore;")
+    if recv_exact(c, 14) != b"after restore;":
+        errors.append("no echo after restore")
+    c.close()
+    c2 = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c2.connect(path)
+    c2.sendall(b"second;")
+    if recv_exact(c2, 7) != b"second;":
+        errors.append("no echo on a second connection")
+    c2.close()
+    for e in errors:
+        print("FAIL (client):", e, flush=True)
+    os._exit(1 if errors else 0)
+
+conn, _ = server.accept()
+conn.sendall(b"hello;")
+while not os.path.exists("client-sent"):
+    time.sleep(0.01)
+print("READY", flush=True)
+wait_go()
+errors = []
+served = 0
+while served < 2:
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        conn.sendall(data)
+    conn.close()
+    served += 1
+    if served < 2:
+        conn, _ = server.accept()
+_, status = os.waitpid(child, 0)
+if status != 0:
+    errors.append(f"the client failed (status {status:#x})")
+finish(errors)
+"#;
+
+#[test]
+fn a_python_echo_server_and_its_client_keep_working() {
+    Scenario::python("python_unix_echo", PYTHON_ECHO).check();
+}
