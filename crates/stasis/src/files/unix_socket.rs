@@ -228,11 +228,7 @@ pub fn peer_closed(diag: &UnixDiag, diags: &HashMap<u64, UnixDiag>) -> bool {
 
 /// Why the receive queue of a socket cannot be saved, if it cannot: fds in
 /// flight, or data queued on a socket without a peer to send it again.
-pub fn queue_problem(
-    copy: BorrowedFd<'_>,
-    diag: &UnixDiag,
-    diags: &HashMap<u64, UnixDiag>,
-) -> io::Result<Option<String>> {
+pub fn queue_problem(copy: BorrowedFd<'_>, diag: &UnixDiag) -> io::Result<Option<String>> {
     if diag.state == STATE_LISTEN {
         return Ok(None);
     }
@@ -255,7 +251,6 @@ pub fn queue_problem(
             queue.messages.len()
         )));
     }
-    let _ = diags;
     Ok(None)
 }
 
