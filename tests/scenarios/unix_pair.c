@@ -11,6 +11,9 @@
  *              SO_RCVBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEEK_OFF
  *   blocked    the process is blocked in recv() when dumped; its child (the
  *              other end) sends after go
+ *   oneway     a datagram "logger": a socket bound to an abstract name, a
+ *              child's unbound socket connect()ed to it one way, messages
+ *              queued on the logger
  * After go each side reads exactly what was queued, then the pair still
  * carries new data both ways. */
 #include "scenario.h"
@@ -18,6 +21,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sys/ioctl.h>
+#include <sys/un.h>
+#include <stddef.h>
 
 #define STREAM_BYTES 100000
 
@@ -288,6 +293,55 @@ static int blocked(void)
 	return finish();
 }
 
+static int oneway(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "stasis-test-logger-%d",
+			 (int)getpid());
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	int logger = socket(AF_UNIX, SOCK_DGRAM, 0);
+	SETUP(logger >= 0);
+	SETUP(bind(logger, (struct sockaddr *)&addr, len) == 0);
+	int sv[2];
+	SETUP(pipe(sv) == 0);
+	pid_t child = fork();
+	SETUP(child >= 0);
+	if (child == 0) {
+		close(logger);
+		int out = socket(AF_UNIX, SOCK_DGRAM, 0);
+		SETUP(out >= 0);
+		SETUP(connect(out, (struct sockaddr *)&addr, len) == 0);
+		SETUP(send(out, "first", 5, 0) == 5 && send(out, "second", 6, 0) == 6);
+		SETUP(write(sv[1], "s", 1) == 1);
+		wait_for_go();
+		if (send(out, "after", 5, 0) != 5)
+			fail("child: send after restore: %s", strerror(errno));
+		_exit(scenario_failures ? 1 : 0);
+	}
+	char c;
+	SETUP(read(sv[0], &c, 1) == 1);
+	ready();
+	wait_for_go();
+	const char *expect[] = { "first", "second", "after" };
+	for (int i = 0; i < 3; i++) {
+		char got[16] = { 0 };
+		struct sockaddr_un from;
+		socklen_t from_len = sizeof(from);
+		ssize_t r = recvfrom(logger, got, sizeof(got), 0, (struct sockaddr *)&from, &from_len);
+		if (r != (ssize_t)strlen(expect[i]) || strcmp(got, expect[i]) != 0)
+			fail("logger message %d is \"%s\" (%zd), expected \"%s\"", i, got, r,
+			     expect[i]);
+		if (from_len > sizeof(sa_family_t))
+			fail("logger message %d comes from a named socket", i);
+	}
+	expect_empty(logger, "logger");
+	int status;
+	SETUP(waitpid(child, &status, 0) == child);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail("the child failed (status %#x)", status);
+	return finish();
+}
+
 int main(int argc, char **argv)
 {
 	SETUP(argc == 2);
@@ -303,6 +357,8 @@ int main(int argc, char **argv)
 		return options();
 	if (strcmp(argv[1], "blocked") == 0)
 		return blocked();
+	if (strcmp(argv[1], "oneway") == 0)
+		return oneway();
 	SETUP(!"unknown case");
 	return 2;
 }

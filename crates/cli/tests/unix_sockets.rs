@@ -198,3 +198,8 @@ finish(errors)
 fn a_python_echo_server_and_its_client_keep_working() {
     Scenario::python("python_unix_echo", PYTHON_ECHO).check();
 }
+
+#[test]
+fn a_datagram_socket_connected_one_way_to_a_named_logger_keeps_queued_messages() {
+    Scenario::c("unix_pair").arg("oneway").check();
+}

@@ -87,7 +87,7 @@ pub enum Inconsistency {
         inode: u64,
         peer_inode: u64,
     },
-    #[error("file id {id} is unix socket:[{inode}] connected to socket:[{peer_inode}], which is not connected back to it or is of another type")]
+    #[error("file id {id} is unix socket:[{inode}] connected to socket:[{peer_inode}], which is of another type, or neither connected back to it nor bound to a name")]
     SocketPeerMismatch {
         id: u32,
         inode: u64,
@@ -293,7 +293,10 @@ fn check_unix_sockets(files: &pb::FilesImage) -> Result<(), Inconsistency> {
                 peer_inode: socket.peer_inode,
             });
         };
-        if peer.peer_inode != socket.inode || peer.r#type != socket.r#type {
+        // A pair, or a datagram socket connected one way to a named one.
+        let pair = peer.peer_inode == socket.inode;
+        let by_name = socket.r#type == 2 && !peer.name.is_empty();
+        if (!pair && !by_name) || peer.r#type != socket.r#type {
             return Err(Inconsistency::SocketPeerMismatch {
                 id,
                 inode: socket.inode,

@@ -331,7 +331,7 @@ fn unix_socket_blockers(
             };
             let insp = holders[index];
             let problem =
-                unix_socket::queue_problem(copy.as_fd(), diag).map_err(DumpError::task(
+                unix_socket::queue_problem(copy.as_fd(), diag, &diags).map_err(DumpError::task(
                     insp.stat.pid,
                     &insp.stat.comm,
                     &format!(

@@ -201,12 +201,13 @@ pub fn check_tree(
             );
             continue;
         }
-        if peer.peer != diag.inode {
+        let by_name = diag.sock_type == libc::SOCK_DGRAM && !peer.name.is_empty();
+        if peer.peer != diag.inode && !by_name {
             refuse(
                 describe(diag),
                 format!(
-                    "it is connected to {}, which is not connected back to it; one-way \
-                     (datagram) connections are not supported yet",
+                    "it is connected to {}, which is not connected back to it and has no \
+                     name to connect to again; this is not supported yet",
                     describe(peer)
                 ),
             );
@@ -226,9 +227,21 @@ pub fn peer_closed(diag: &UnixDiag, diags: &HashMap<u64, UnixDiag>) -> bool {
         && (diag.sock_type == libc::SOCK_DGRAM || diag.shutdown & 3 == 3)
 }
 
+/// Whether the socket is one end of a pair (connected both ways, or its peer
+/// closed): its queue holds what that peer sent, and the new pair refills it.
+pub fn is_paired(diag: &UnixDiag, diags: &HashMap<u64, UnixDiag>) -> bool {
+    peer_closed(diag, diags)
+        || (diag.peer != 0 && diags.get(&diag.peer).is_some_and(|p| p.peer == diag.inode))
+}
+
 /// Why the receive queue of a socket cannot be saved, if it cannot: fds in
-/// flight, or data queued on a socket without a peer to send it again.
-pub fn queue_problem(copy: BorrowedFd<'_>, diag: &UnixDiag) -> io::Result<Option<String>> {
+/// flight, or messages that cannot be sent again: only a pair, or a bound
+/// datagram socket receiving from senders without a name, can be refilled.
+pub fn queue_problem(
+    copy: BorrowedFd<'_>,
+    diag: &UnixDiag,
+    diags: &HashMap<u64, UnixDiag>,
+) -> io::Result<Option<String>> {
     if diag.state == STATE_LISTEN {
         return Ok(None);
     }
@@ -244,11 +257,21 @@ pub fn queue_problem(copy: BorrowedFd<'_>, diag: &UnixDiag) -> io::Result<Option
                 .into(),
         ));
     }
-    if !queue.messages.is_empty() && diag.peer == 0 {
+    if queue.messages.is_empty() || is_paired(diag, diags) {
+        return Ok(None);
+    }
+    if diag.sock_type != libc::SOCK_DGRAM || diag.name.is_empty() {
         return Ok(Some(format!(
-            "{} unread message(s) wait on this socket, which is not connected; restoring the \
-             queue of an unconnected socket is not supported yet",
+            "{} unread message(s) wait on this socket, which has no peer and no name to send \
+             them to again; restoring them is not supported yet",
             queue.messages.len()
+        )));
+    }
+    if let Some(sender) = queue.senders.iter().find(|s| !s.is_empty()) {
+        return Ok(Some(format!(
+            "a queued datagram comes from a socket bound to {}; restoring datagrams from a \
+             named sender is not supported yet: let the process read them first",
+            display_name(sender)
         )));
     }
     Ok(None)
@@ -265,6 +288,8 @@ pub fn dump(
 ) -> io::Result<pb::UnixSocket> {
     let listening = diag.state == STATE_LISTEN;
     let closed = peer_closed(diag, diags);
+    let paired = is_paired(diag, diags);
+    let mut queue_senders = Vec::new();
     let queue = if listening {
         Vec::new()
     } else {
@@ -277,6 +302,9 @@ pub fn dump(
             return Err(io::Error::other(
                 "fds in flight in a unix socket are not supported yet",
             ));
+        }
+        if !paired && diag.sock_type == libc::SOCK_DGRAM {
+            queue_senders = peeked.senders;
         }
         peeked.messages
     };
@@ -301,6 +329,7 @@ pub fn dump(
         sndtimeo_us: sock::get_timeout_us(copy, libc::SO_SNDTIMEO)?,
         peek_off: sock::get_int_option(copy, libc::SO_PEEK_OFF)?,
         peer_closed: closed,
+        queue_senders,
     })
 }
 
@@ -396,6 +425,36 @@ pub fn refill(sender: BorrowedFd<'_>, socket: &pb::UnixSocket) -> io::Result<()>
                     socket.inode,
                     bytes,
                     socket.queue.len()
+                ),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// Refills the queue of a bound datagram socket that is not one end of a
+/// pair: each message is sent to its name from a socket of ours without a
+/// name, as its senders had none (the dump refuses others).
+pub fn refill_by_name(socket: &pb::UnixSocket) -> io::Result<()> {
+    use std::os::fd::AsFd;
+    if socket.queue.is_empty() {
+        return Ok(());
+    }
+    let sender = sock::unix_socket(libc::SOCK_DGRAM)?;
+    let bytes: usize = socket.queue.iter().map(|m| m.len()).sum();
+    let room = bytes * 2 + socket.queue.len() * 4096 + 65536;
+    let half = (room / 2).min(i32::MAX as usize) as i32;
+    sock::set_int_option(sender.as_fd(), libc::SO_SNDBUFFORCE, half)
+        .or_else(|_| sock::set_int_option(sender.as_fd(), libc::SO_SNDBUF, half))?;
+    for message in &socket.queue {
+        sock::send_to_unix(sender.as_fd(), message, &socket.name).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "refilling the {} queued datagrams of socket:[{}] through its name {}: {e}",
+                    socket.queue.len(),
+                    socket.inode,
+                    display_name(&socket.name)
                 ),
             )
         })?;

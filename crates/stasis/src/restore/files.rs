@@ -116,18 +116,22 @@ impl FileTable {
     /// A unix socket: the second end of a pair was made with the first; the
     /// first end of a pair creates both with one socketpair() and refills
     /// both queues; a socket whose peer was closed gets a pair whose other end
-    /// is closed once its queue is refilled; others are bound and listen again.
+    /// is closed once its queue is refilled; others are bound and listen
+    /// again, or connect by name to the datagram socket they were connected
+    /// to, and receive their queued datagrams again through their name.
     fn take_socket(&mut self, dump: &LoadedDump, socket: &pb::UnixSocket) -> io::Result<OwnedFd> {
         use crate::files::unix_socket;
         if let Some(fd) = self.socket_ends.remove(&socket.inode) {
             return Ok(fd);
         }
         if socket.peer_inode == 0 && !socket.peer_closed {
-            return unix_socket::create_unconnected(socket);
+            let fd = unix_socket::create_unconnected(socket)?;
+            unix_socket::refill_by_name(socket)?;
+            return Ok(fd);
         }
-        let (ours, other) = crate::sys::socket::unix_socketpair(socket.r#type)?;
-        unix_socket::refill(other.as_fd(), socket)?;
         if socket.peer_closed {
+            let (ours, other) = crate::sys::socket::unix_socketpair(socket.r#type)?;
+            unix_socket::refill(other.as_fd(), socket)?;
             return Ok(ours);
         }
         let peer = dump
@@ -144,6 +148,20 @@ impl FileTable {
                     socket.peer_inode
                 ))
             })?;
+        if peer.peer_inode != socket.inode {
+            // Connected one way to a bound datagram socket, created before (plan.rs).
+            let fd = unix_socket::create_unconnected(socket)?;
+            crate::sys::socket::connect_unix(fd.as_fd(), &peer.name).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("connect to {}: {e}", unix_socket::display_name(&peer.name)),
+                )
+            })?;
+            unix_socket::refill_by_name(socket)?;
+            return Ok(fd);
+        }
+        let (ours, other) = crate::sys::socket::unix_socketpair(socket.r#type)?;
+        unix_socket::refill(other.as_fd(), socket)?;
         unix_socket::refill(ours.as_fd(), peer)?;
         self.socket_ends.insert(peer.inode, other);
         Ok(ours)

@@ -154,12 +154,12 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
     }
 
     let mut first_end_of_pipe: HashMap<u64, u32> = HashMap::new();
-    // File id of each unix socket, by its saved inode, to find a peer.
-    let socket_file: HashMap<u64, u32> = input
+    // Each unix socket and its file id, by its saved inode, to find a peer.
+    let socket_file: HashMap<u64, (u32, &pb::UnixSocket)> = input
         .files
         .iter()
         .filter_map(|f| match &f.kind {
-            Some(pb::open_file::Kind::UnixSocket(s)) => Some((s.inode, f.id)),
+            Some(pb::open_file::Kind::UnixSocket(s)) => Some((s.inode, (f.id, s))),
             _ => None,
         })
         .collect();
@@ -180,14 +180,17 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
             }
             Some(pb::open_file::Kind::UnixSocket(socket)) if socket.peer_inode != 0 => {
                 // One socketpair() makes both ends: the end with the smaller
-                // file id creates it.
-                let peer = *socket_file
-                    .get(&socket.peer_inode)
-                    .ok_or(PlanError::UnknownPeer {
-                        file: file.id,
-                        peer_inode: socket.peer_inode,
-                    })?;
-                if peer < file.id {
+                // file id creates it. A socket connected one way connects to
+                // its peer's name: the peer must exist (and be bound) first.
+                let &(peer, peer_socket) =
+                    socket_file
+                        .get(&socket.peer_inode)
+                        .ok_or(PlanError::UnknownPeer {
+                            file: file.id,
+                            peer_inode: socket.peer_inode,
+                        })?;
+                let pair = peer_socket.peer_inode == socket.inode;
+                if !pair || peer < file.id {
                     need(created, Some(Step::Created(peer)));
                 }
             }
@@ -518,6 +521,15 @@ mod tests {
         assert!(pair.needs[&Step::Created(2)].contains(&Step::Created(1)));
         assert!(pair.needs[&Step::Created(1)].is_empty());
         assert!(pair.needs[&Step::Created(3)].is_empty());
+        // Connected one way: the peer comes first whatever the ids.
+        let one_way = [socket(1, 80, 81), socket(2, 81, 0)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &[])],
+            files: &one_way,
+        };
+        let one_way_plan = plan(&input).unwrap();
+        assert!(one_way_plan.needs[&Step::Created(1)].contains(&Step::Created(2)));
+        assert!(one_way_plan.needs[&Step::Created(2)].is_empty());
         let dangling = [socket(1, 71, 99)];
         let input = PlanInput {
             tasks: vec![task(10, 1, &[])],

@@ -81,6 +81,9 @@ pub fn set_timeout_us(fd: BorrowedFd<'_>, option: libc::c_int, us: u64) -> io::R
 pub struct PeekedQueue {
     /// The stream's bytes (in one or more pieces), or one entry per message.
     pub messages: Vec<Vec<u8>>,
+    /// The sender's bound address per message (empty if it had none), for
+    /// datagram and seqpacket sockets.
+    pub senders: Vec<Vec<u8>>,
     /// A message carries file descriptors (SCM_RIGHTS).
     pub fds_in_flight: bool,
 }
@@ -119,9 +122,13 @@ fn walk_queue(fd: BorrowedFd<'_>, stream: bool, receive_shut: bool) -> io::Resul
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
+        // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
+        let mut sender: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut sender as *mut libc::sockaddr_un).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
         msg.msg_controllen = control.len();
-        // SAFETY: `msg` points to `iov`, `buf` and `control`, which live and
-        // are not otherwise borrowed for the whole call.
+        // SAFETY: `msg` points to `iov`, `buf`, `control` and `sender`, which
+        // live and are not otherwise borrowed for the whole call.
         let n = unsafe {
             libc::recvmsg(
                 fd.as_raw_fd(),
@@ -151,6 +158,15 @@ fn walk_queue(fd: BorrowedFd<'_>, stream: bool, receive_shut: bool) -> io::Resul
             return Ok(queue);
         }
         queue.messages.push(buf[..n].to_vec());
+        let name_len = (msg.msg_namelen as usize)
+            .saturating_sub(std::mem::size_of::<libc::sa_family_t>())
+            .min(sender.sun_path.len());
+        queue.senders.push(
+            sender.sun_path[..name_len]
+                .iter()
+                .map(|c| *c as u8)
+                .collect(),
+        );
     }
     Err(io::Error::other("the receive queue does not end"))
 }
@@ -209,6 +225,51 @@ pub fn unix_socket(sock_type: i32) -> io::Result<OwnedFd> {
 
 /// bind(2) to a unix address: a path, or an abstract name starting with NUL.
 pub fn bind_unix(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let (addr, len) = unix_address(name)?;
+    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } as libc::c_long)
+    .map(|_| ())
+}
+
+/// connect(2) to a unix address (a path, or an abstract name starting with NUL).
+pub fn connect_unix(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let (addr, len) = unix_address(name)?;
+    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
+    check(unsafe {
+        libc::connect(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } as libc::c_long)
+    .map(|_| ())
+}
+
+/// sendto(2) of one datagram to a unix address, without blocking.
+pub fn send_to_unix(fd: BorrowedFd<'_>, data: &[u8], name: &[u8]) -> io::Result<()> {
+    let (addr, len) = unix_address(name)?;
+    // SAFETY: `data` is valid for reads of its length and `addr` is a valid
+    // sockaddr_un of at least `len` bytes, both for the whole call.
+    check(unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            (&addr as *const libc::sockaddr_un).cast(),
+            len,
+        )
+    } as libc::c_long)
+    .map(|_| ())
+}
+
+fn unix_address(name: &[u8]) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     if name.is_empty() || name.len() > addr.sun_path.len() {
@@ -220,15 +281,7 @@ pub fn bind_unix(fd: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     }
     // An abstract name is exactly as long as given; a path ends at its NUL.
     let len = std::mem::size_of::<libc::sa_family_t>() + name.len();
-    // SAFETY: `addr` is a valid sockaddr_un of at least `len` bytes.
-    check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&addr as *const libc::sockaddr_un).cast(),
-            len as libc::socklen_t,
-        )
-    } as libc::c_long)
-    .map(|_| ())
+    Ok((addr, len as libc::socklen_t))
 }
 
 /// listen(2).
