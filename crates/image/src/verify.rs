@@ -597,6 +597,86 @@ mod pipe_tests {
             Err(Inconsistency::PipeOverfull { pipe_id: 5, .. })
         ));
     }
+
+    fn unix_socket(
+        id: u32,
+        inode: u64,
+        peer_inode: u64,
+        sock_type: i32,
+        name: &[u8],
+    ) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            kind: Some(pb::open_file::Kind::UnixSocket(pb::UnixSocket {
+                inode,
+                peer_inode,
+                r#type: sock_type,
+                name: name.to_vec(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn sockets(files: Vec<pb::OpenFile>) -> Result<HashSet<u32>, Inconsistency> {
+        check_files(&pb::FilesImage {
+            files,
+            pipes: vec![],
+        })
+    }
+
+    #[test]
+    fn unix_socket_peers_must_exist_and_match() {
+        // A stream pair, and a datagram socket connected one way to a named one.
+        assert!(sockets(vec![
+            unix_socket(1, 10, 11, 1, b""),
+            unix_socket(2, 11, 10, 1, b""),
+            unix_socket(3, 12, 13, 2, b""),
+            unix_socket(4, 13, 0, 2, b"\0logger"),
+        ])
+        .is_ok());
+        assert!(matches!(
+            sockets(vec![unix_socket(1, 10, 99, 1, b"")]),
+            Err(Inconsistency::UnknownSocketPeer {
+                id: 1,
+                peer_inode: 99,
+                ..
+            })
+        ));
+        // A stream socket cannot be connected one way.
+        assert!(matches!(
+            sockets(vec![
+                unix_socket(1, 10, 11, 1, b""),
+                unix_socket(2, 11, 0, 1, b"/x")
+            ]),
+            Err(Inconsistency::SocketPeerMismatch { id: 1, .. })
+        ));
+        assert!(matches!(
+            sockets(vec![
+                unix_socket(1, 10, 11, 2, b""),
+                unix_socket(2, 11, 10, 1, b"")
+            ]),
+            Err(Inconsistency::SocketPeerMismatch { .. })
+        ));
+        assert!(matches!(
+            sockets(vec![unix_socket(1, 10, 0, 3, b"")]),
+            Err(Inconsistency::BadSocketType {
+                id: 1,
+                sock_type: 3
+            })
+        ));
+        assert!(matches!(
+            sockets(vec![
+                unix_socket(1, 10, 0, 1, b""),
+                unix_socket(2, 10, 0, 1, b"")
+            ]),
+            Err(Inconsistency::DuplicateSocket { inode: 10 })
+        ));
+        assert!(matches!(
+            sockets(vec![unix_socket(1, 10, 0, 1, b"relative.sock")]),
+            Err(Inconsistency::RelativeSocketPath { id: 1, inode: 10 })
+        ));
+    }
 }
 
 #[cfg(test)]

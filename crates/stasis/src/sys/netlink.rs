@@ -142,10 +142,15 @@ fn parse_messages(mut data: &[u8], out: &mut Vec<UnixDiag>) -> io::Result<bool> 
                 } else {
                     0
                 };
-                return Err(if errno > 0 {
-                    io::Error::from_raw_os_error(errno)
-                } else {
-                    bad()
+                return Err(match errno {
+                    // The kernel has no sock_diag handler for AF_UNIX.
+                    libc::ENOENT => io::Error::new(
+                        io::ErrorKind::Unsupported,
+                        "sock_diag does not know unix sockets here; load the unix_diag kernel \
+                         module (modprobe unix_diag)",
+                    ),
+                    errno if errno > 0 => io::Error::from_raw_os_error(errno),
+                    _ => bad(),
                 });
             }
             SOCK_DIAG_BY_FAMILY => out.push(parse_unix_diag(body).ok_or_else(bad)?),
