@@ -4,6 +4,10 @@
 //! state, options and the unread messages (peeked, not consumed); restore
 //! recreates two connected sockets with one socketpair() and refills their
 //! queues, and binds and listens again. Other families are refused by name.
+//!
+//! Known limits: an empty datagram in a queue is not saved (a peek with an
+//! offset skips it once it has been peeked at), and queued messages sent again
+//! by stasis carry stasis's credentials (`SCM_CREDENTIALS`).
 
 use std::collections::HashMap;
 use std::io;
