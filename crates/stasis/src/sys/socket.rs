@@ -324,3 +324,63 @@ pub fn send_all(fd: BorrowedFd<'_>, data: &[u8], stream: bool) -> io::Result<()>
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    use std::os::unix::net::{UnixDatagram, UnixStream};
+
+    #[test]
+    fn peeking_keeps_the_queue_and_the_peek_offset() {
+        let (a, mut b) = UnixStream::pair().unwrap();
+        use std::io::Write;
+        (&a).write_all(b"hello ").unwrap();
+        (&a).write_all(b"world").unwrap();
+        set_int_option(b.as_fd(), libc::SO_PEEK_OFF, 3).unwrap();
+        let queue = peek_queue(b.as_fd(), true, false).unwrap();
+        assert_eq!(queue.messages.concat(), b"hello world");
+        assert!(!queue.fds_in_flight);
+        assert_eq!(get_int_option(b.as_fd(), libc::SO_PEEK_OFF).unwrap(), 3);
+        set_int_option(b.as_fd(), libc::SO_PEEK_OFF, -1).unwrap();
+        let mut all = [0u8; 11];
+        b.read_exact(&mut all).unwrap();
+        assert_eq!(&all, b"hello world");
+    }
+
+    #[test]
+    fn datagrams_keep_their_boundaries_and_fds_in_flight_are_seen() {
+        let (a, b) = UnixDatagram::pair().unwrap();
+        a.send(b"one").unwrap();
+        a.send(b"two!").unwrap();
+        let queue = peek_queue(b.as_fd(), false, false).unwrap();
+        assert_eq!(queue.messages, vec![b"one".to_vec(), b"two!".to_vec()]);
+        assert_eq!(queue.senders, vec![Vec::<u8>::new(), Vec::new()]);
+        // An fd in flight: the peek reports it and closes the copy it received.
+        let (c, d) = UnixDatagram::pair().unwrap();
+        let fd = c.as_raw_fd();
+        let mut space = vec![0u8; 64];
+        // SAFETY: `msg` points to `iov`, `data` and `space`, which outlive the
+        // call; the CMSG macros stay within the CMSG_SPACE(4) bytes of `space`.
+        unsafe {
+            let mut data = *b"x";
+            let mut iov = libc::iovec {
+                iov_base: data.as_mut_ptr().cast(),
+                iov_len: 1,
+            };
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = space.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(4) as usize;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(4) as usize;
+            (libc::CMSG_DATA(cmsg) as *mut i32).write_unaligned(fd);
+            assert_eq!(libc::sendmsg(d.as_raw_fd(), &msg, 0), 1);
+        }
+        assert!(peek_queue(c.as_fd(), false, false).unwrap().fds_in_flight);
+    }
+}
