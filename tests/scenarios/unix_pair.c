@@ -11,6 +11,8 @@
  *              SO_RCVBUF, SO_RCVTIMEO, SO_SNDTIMEO, SO_PASSCRED, SO_PEEK_OFF
  *   blocked    the process is blocked in recv() when dumped; its child (the
  *              other end) sends after go
+ *   pending    a listener with two connections from this process not accepted
+ *              yet: after restore they are accepted in the same order
  *   oneway     a datagram "logger": a socket bound to an abstract name, a
  *              child's unbound socket connect()ed to it one way, messages
  *              queued on the logger
@@ -342,6 +344,47 @@ static int oneway(void)
 	return finish();
 }
 
+static int pending(int type)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int n = snprintf(addr.sun_path + 1, sizeof(addr.sun_path) - 1, "stasis-test-pending-%d",
+			 (int)getpid());
+	socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	int listener = socket(AF_UNIX, type, 0);
+	SETUP(listener >= 0);
+	SETUP(bind(listener, (struct sockaddr *)&addr, len) == 0);
+	SETUP(listen(listener, 3) == 0);
+	int clients[2];
+	for (int i = 0; i < 2; i++) {
+		clients[i] = socket(AF_UNIX, type, 0);
+		SETUP(clients[i] >= 0);
+		SETUP(connect(clients[i], (struct sockaddr *)&addr, len) == 0);
+	}
+	ready();
+	wait_for_go();
+	for (int i = 0; i < 2; i++) {
+		int server = accept(listener, NULL, NULL);
+		if (server < 0) {
+			fail("accept %d: %s", i, strerror(errno));
+			continue;
+		}
+		/* The i-th connection accepted is the i-th client's. */
+		char word[2] = { (char)('a' + i), 0 }, got[4] = { 0 };
+		if (send(clients[i], word, 1, 0) != 1 || recv(server, got, sizeof(got), 0) != 1 ||
+		    got[0] != word[0])
+			fail("connection %d: the server read \"%s\", expected \"%s\"", i, got, word);
+		memset(got, 0, sizeof(got));
+		if (send(server, "ok", 2, 0) != 2 || recv(clients[i], got, sizeof(got), 0) != 2 ||
+		    strcmp(got, "ok") != 0)
+			fail("connection %d: the client read \"%s\"", i, got);
+	}
+	SETUP(fcntl(listener, F_SETFL, O_NONBLOCK) == 0);
+	int extra = accept(listener, NULL, NULL);
+	if (extra >= 0 || errno != EAGAIN)
+		fail("a third connection waits on the listener");
+	return finish();
+}
+
 int main(int argc, char **argv)
 {
 	SETUP(argc == 2);
@@ -359,6 +402,8 @@ int main(int argc, char **argv)
 		return blocked();
 	if (strcmp(argv[1], "oneway") == 0)
 		return oneway();
+	if (strcmp(argv[1], "pending") == 0)
+		return pending(SOCK_STREAM);
 	SETUP(!"unknown case");
 	return 2;
 }

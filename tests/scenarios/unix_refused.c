@@ -2,8 +2,8 @@
  * leave the process running unchanged. argv[1]:
  *   outside   connected to a listener of a process outside the tree (an
  *             orphaned grandchild), which echoes what it reads
- *   pending   a listener with a connection not accepted yet (the client is
- *             ours too)
+ *   pending   a listener with a connection not accepted yet, from a client
+ *             outside the tree
  *   fds       a socketpair whose queue holds an fd in flight (SCM_RIGHTS)
  *   netlink   an AF_NETLINK socket
  * After go the socket still works as before. */
@@ -112,7 +112,27 @@ int main(int argc, char **argv)
 	} else if (strcmp(kind, "pending") == 0) {
 		abstract_name("pending");
 		SETUP(dup2(listener(), 42) == 42);
-		other = client();
+		int sv[2];
+		SETUP(pipe(sv) == 0);
+		pid_t child = fork();
+		SETUP(child >= 0);
+		if (child == 0) {
+			/* The grandchild, orphaned at once, is outside our tree. */
+			if (fork() != 0)
+				_exit(0);
+			int c = client();
+			SETUP(write(sv[1], "c", 1) == 1);
+			char ch;
+			/* Until the connection is accepted and closed. */
+			while (read(c, &ch, 1) > 0)
+				;
+			_exit(0);
+		}
+		SETUP(waitpid(child, NULL, 0) == child);
+		char ch;
+		SETUP(read(sv[0], &ch, 1) == 1);
+		close(sv[0]);
+		close(sv[1]);
 	} else if (strcmp(kind, "fds") == 0) {
 		int sv[2];
 		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
@@ -138,8 +158,9 @@ int main(int argc, char **argv)
 			fail("the outsider no longer echoes: read \"%s\"", got);
 	} else if (strcmp(kind, "pending") == 0) {
 		int c = accept(42, NULL, NULL);
-		if (c < 0 || write(other, "x", 1) != 1)
+		if (c < 0)
 			fail("the waiting connection cannot be accepted: %s", strerror(errno));
+		close(c);
 	} else if (strcmp(kind, "fds") == 0) {
 		int fd = receive_fd(42);
 		if (fd < 0 || fcntl(fd, F_GETFD) < 0)

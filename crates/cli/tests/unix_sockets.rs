@@ -96,8 +96,13 @@ fn a_socket_connected_to_a_process_outside_the_tree_is_refused_naming_the_peer()
 }
 
 #[test]
-fn a_listener_with_a_connection_waiting_to_be_accepted_is_refused() {
-    refused("pending", &[&["wait to be accepted"]]);
+fn a_listener_with_a_connection_waiting_from_outside_the_tree_is_refused() {
+    refused("pending", &[&["waiting to be accepted"], &["unix_refused"]]);
+}
+
+#[test]
+fn connections_waiting_to_be_accepted_from_the_tree_are_made_again_in_order() {
+    Scenario::c("unix_pair").arg("pending").check();
 }
 
 #[test]

@@ -95,6 +95,8 @@ pub enum Inconsistency {
     },
     #[error("file id {id} is unix socket:[{inode}] bound to a relative path; only absolute paths can be bound again")]
     RelativeSocketPath { id: u32, inode: u64 },
+    #[error("file id {id} is unix socket:[{inode}] waiting to be accepted by socket:[{listener}], which files.img does not describe as a named listener with that connection waiting")]
+    NotPending { id: u32, inode: u64, listener: u64 },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
     #[error("pid {pid} lists fd {fd} twice")]
@@ -283,6 +285,18 @@ fn check_unix_sockets(files: &pb::FilesImage) -> Result<(), Inconsistency> {
         }
     }
     for &(id, socket) in &sockets {
+        if socket.pending_on != 0 {
+            let waits = by_inode.get(&socket.pending_on).is_some_and(|l| {
+                l.listening && !l.name.is_empty() && l.pending.contains(&socket.inode)
+            });
+            if !waits || socket.peer_inode != 0 {
+                return Err(Inconsistency::NotPending {
+                    id,
+                    inode: socket.inode,
+                    listener: socket.pending_on,
+                });
+            }
+        }
         if socket.peer_inode == 0 {
             continue;
         }

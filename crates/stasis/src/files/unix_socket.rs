@@ -156,14 +156,64 @@ pub fn check_tree(
             continue;
         };
         if diag.state == STATE_LISTEN {
-            let waiting = diag.pending.len().max(diag.rqlen.0 as usize);
-            if waiting > 0 {
+            // Connections not accepted yet are made again by their clients,
+            // which must be in the tree and have sent nothing yet (their data
+            // waits in a socket no process holds, which cannot be read).
+            if diag.pending.len() < diag.rqlen.0 as usize {
+                refuse(
+                    describe(diag),
+                    "connections wait to be accepted on this listening socket, and not all of \
+                     them can be identified; let the process accept them first"
+                        .into(),
+                );
+            }
+            for &client in &diag.pending {
+                let sent = diags.get(&client).map(|c| c.rqlen.1).unwrap_or(0);
+                let why = if client == 0 {
+                    "a connection waiting to be accepted on it was closed by its client; let \
+                     the process accept it first"
+                        .to_string()
+                } else if !in_tree.contains(&client) {
+                    let holders = outside(client);
+                    let by = if holders.is_empty() {
+                        "a process outside the dumped ones".to_string()
+                    } else {
+                        holders.join(", ")
+                    };
+                    format!(
+                        "a connection waiting to be accepted on it comes from socket:[{client}] \
+                         held by {by}; it would be lost: let the process accept it first, or \
+                         checkpoint both together"
+                    )
+                } else if sent > 0 {
+                    format!(
+                        "a connection waiting to be accepted on it (from socket:[{client}]) \
+                         already carries data; restoring that is not supported yet: let the \
+                         process accept it first"
+                    )
+                } else {
+                    continue;
+                };
+                refuse(describe(diag), why);
+            }
+            continue;
+        }
+        if pending_on(diag, diags).is_some() {
+            // Connected, not accepted yet, by a listener (checked above if in the tree).
+            let listener = pending_on(diag, diags).unwrap_or(0);
+            if !in_tree.contains(&listener) {
+                let holders = outside(listener);
                 refuse(
                     describe(diag),
                     format!(
-                        "{waiting} connection(s) wait to be accepted on this listening socket; \
-                         restoring them is not supported yet: let the process accept them \
-                         (or checkpoint before clients connect)"
+                        "it waits to be accepted by {} held outside the dumped processes{}; \
+                         checkpoint both together, or let the connection be accepted first",
+                        diags.get(&listener).map(describe).unwrap_or_default(),
+                        if holders.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" by {}", holders.join(", "))
+                        }
                     ),
                 );
             }
@@ -218,6 +268,18 @@ pub fn check_tree(
         }
     }
     problems
+}
+
+/// The listener a socket's connection waits on, not accepted yet (sock_diag
+/// lists the waiting clients of each listener).
+pub fn pending_on(diag: &UnixDiag, diags: &HashMap<u64, UnixDiag>) -> Option<u64> {
+    if diag.state == STATE_LISTEN || diags.get(&diag.peer).is_some_and(|p| p.peer == diag.inode) {
+        return None;
+    }
+    diags
+        .values()
+        .find(|l| l.state == STATE_LISTEN && l.pending.contains(&diag.inode))
+        .map(|l| l.inode)
 }
 
 /// Whether the saved socket was connected to a peer that no longer exists.
@@ -320,7 +382,12 @@ pub fn dump(
     Ok(pb::UnixSocket {
         inode: diag.inode,
         r#type: diag.sock_type,
-        peer_inode: if closed { 0 } else { diag.peer },
+        // A connection not accepted yet has no peer anyone holds: it connects again.
+        peer_inode: if closed || pending_on(diag, diags).is_some() {
+            0
+        } else {
+            diag.peer
+        },
         name: absolute_name(&diag.name, diag.vfs, cwd)?,
         listening,
         backlog: if listening { diag.rqlen.1 } else { 0 },
@@ -334,6 +401,12 @@ pub fn dump(
         peek_off: sock::get_int_option(copy, libc::SO_PEEK_OFF)?,
         peer_closed: closed,
         queue_senders,
+        pending_on: if listening {
+            0
+        } else {
+            pending_on(diag, diags).unwrap_or(0)
+        },
+        pending: diag.pending.clone(),
     })
 }
 
@@ -608,8 +681,33 @@ mod tests {
         assert!(!peer_closed(&diags[&2], &diags));
         let problems = check_tree(&held(&[1, 5, 2]), &diags, &|_| Vec::new());
         assert_eq!(problems.len(), 2, "{problems:?}");
-        assert!(problems[0].why.contains("1 connection(s) wait"));
+        assert!(problems[0].why.contains("comes from socket:[6]"));
         assert!(problems[1].why.contains("not accepted yet"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_waiting_connection_from_the_tree_is_fine_unless_it_carries_data() {
+        let mut listener = diag(5, 0);
+        listener.state = STATE_LISTEN;
+        listener.pending = vec![6];
+        listener.rqlen = (1, 4);
+        // The client's peer is the socket waiting in the queue, which
+        // sock_diag does not list.
+        let mut client = diag(6, 60);
+        let table = |client: &UnixDiag| -> HashMap<u64, UnixDiag> {
+            [client.clone(), listener.clone()]
+                .into_iter()
+                .map(|d| (d.inode, d))
+                .collect()
+        };
+        let diags = table(&client);
+        assert_eq!(pending_on(&diags[&6], &diags), Some(5));
+        assert!(!peer_closed(&diags[&6], &diags));
+        assert!(check_tree(&held(&[5, 6]), &diags, &|_| Vec::new()).is_empty());
+        client.rqlen = (0, 768);
+        let problems = check_tree(&held(&[5, 6]), &table(&client), &|_| Vec::new());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].why.contains("already carries data"));
     }
 
     #[test]

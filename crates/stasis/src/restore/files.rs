@@ -124,6 +124,9 @@ impl FileTable {
         if let Some(fd) = self.socket_ends.remove(&socket.inode) {
             return Ok(fd);
         }
+        if socket.pending_on != 0 {
+            return connect_again(dump, socket);
+        }
         if socket.peer_inode == 0 && !socket.peer_closed {
             let fd = unix_socket::create_unconnected(socket)?;
             unix_socket::refill_by_name(socket)?;
@@ -166,6 +169,39 @@ impl FileTable {
         self.socket_ends.insert(peer.inode, other);
         Ok(ours)
     }
+}
+
+/// A connection that was waiting to be accepted: connect to the listener's
+/// name again (the listener and the connections before it exist, plan.rs).
+fn connect_again(dump: &LoadedDump, socket: &pb::UnixSocket) -> io::Result<OwnedFd> {
+    use crate::files::unix_socket;
+    let listener = dump
+        .files
+        .files
+        .iter()
+        .find_map(|f| match &f.kind {
+            Some(pb::open_file::Kind::UnixSocket(s)) if s.inode == socket.pending_on => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "the listener socket:[{}] is not in files.img",
+                socket.pending_on
+            ))
+        })?;
+    let fd = unix_socket::create_unconnected(socket)?;
+    // Never wait: the restored listener has room for every connection it had.
+    syscalls::set_status_flags(fd.as_fd(), libc::O_NONBLOCK)?;
+    crate::sys::socket::connect_unix(fd.as_fd(), &listener.name).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "connect again to the listener {}: {e}",
+                unix_socket::display_name(&listener.name)
+            ),
+        )
+    })?;
+    Ok(fd)
 }
 
 fn create_pipe(dump: &LoadedDump, pipe_id: u64) -> io::Result<(OwnedFd, OwnedFd)> {

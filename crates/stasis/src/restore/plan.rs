@@ -194,6 +194,25 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                     need(created, Some(Step::Created(peer)));
                 }
             }
+            Some(pb::open_file::Kind::UnixSocket(socket)) if socket.pending_on != 0 => {
+                // A connection not accepted yet connects to its listener
+                // again, after the connections queued before it.
+                let &(listener, listening) =
+                    socket_file
+                        .get(&socket.pending_on)
+                        .ok_or(PlanError::UnknownPeer {
+                            file: file.id,
+                            peer_inode: socket.pending_on,
+                        })?;
+                need(created, Some(Step::Created(listener)));
+                let position = listening.pending.iter().position(|p| *p == socket.inode);
+                if let Some(before) = position
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| socket_file.get(&listening.pending[i]))
+                {
+                    need(created, Some(Step::Created(before.0)));
+                }
+            }
             Some(pb::open_file::Kind::Proc(proc_file)) if proc_file.pid != 0 => {
                 let path = procfs::full_path(proc_file);
                 if !pids.contains(&proc_file.pid) {
