@@ -115,6 +115,8 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
         .collect();
     fds.sort_unstable();
     let mut probes = Vec::with_capacity(fds.len());
+    // Opened at the first socket: getsockopt needs a copy of the fd.
+    let mut pidfd = None;
     for fd in fds {
         let fd_path = format!("{dir}/{fd}");
         let link = match std::fs::read_link(&fd_path) {
@@ -138,7 +140,10 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
                 mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
             });
         let socket = if link.starts_with("socket:") {
-            probe_socket(pid, fd)
+            if pidfd.is_none() {
+                pidfd = crate::sys::syscalls::pidfd_open(pid).ok();
+            }
+            pidfd.as_ref().and_then(|p| probe_socket(p, fd))
         } else {
             None
         };
@@ -153,10 +158,9 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
     Ok(probes)
 }
 
-/// Family and type of socket `fd` of `pid`, through a copy of it.
-fn probe_socket(pid: i32, fd: i32) -> Option<unix_socket::SocketProbe> {
+/// Family and type of socket `fd` of the process `pidfd`, through a copy of it.
+fn probe_socket(pidfd: &std::os::fd::OwnedFd, fd: i32) -> Option<unix_socket::SocketProbe> {
     use std::os::fd::AsFd;
-    let pidfd = crate::sys::syscalls::pidfd_open(pid).ok()?;
     let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd).ok()?;
     Some(unix_socket::SocketProbe {
         family: crate::sys::socket::get_int_option(copy.as_fd(), libc::SO_DOMAIN).ok()?,
