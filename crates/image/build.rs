@@ -47,7 +47,8 @@ fn add_field_serializers(
         // proto3 `optional` fields become Option<T>; oneof members hold T directly.
         let optional = field.supports_presence() && !in_oneof;
         let helper = match field.kind() {
-            Kind::Bytes if field.is_list() || optional => {
+            Kind::Bytes if field.is_list() && !optional => "crate::hex::serialize_list".to_string(),
+            Kind::Bytes if optional => {
                 return Err(format!(
                 "{path}: repeated or optional bytes field; add a serializer for it to src/hex.rs"
             ))

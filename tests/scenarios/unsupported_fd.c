@@ -1,5 +1,6 @@
-/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify", "pidfd" of pid 1, "tcp" connection,
- * "socket", "pipe" whose read end is held by a process outside the dump, or
+/* A process holding something stasis cannot checkpoint (argv[1]: "fanotify", "pidfd" of pid 1,
+ * a "tcp" connection, "socket" (a unix socket whose peer is held by a process outside the dump),
+ * "pipe" whose read end is held by a process outside the dump, or
  * "proc": /proc/1/status, a file of a process outside the dump) is refused by `stasis dump` and carries on unchanged: the harness
  * expects exit 3 and a message naming the pid, fd 42 or 43 and the kind. The
  * program keeps computing meanwhile (the harness checks it is neither stopped
@@ -51,9 +52,28 @@ int main(int argc, char **argv)
 		close(fds[0]);
 		fds[0] = peer[0];
 		close(peer[1]);
-	} else if (strcmp(argv[1], "socket") == 0)
-		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
-	else if (strcmp(argv[1], "tcp") == 0) {
+	} else if (strcmp(argv[1], "socket") == 0) {
+		/* A unix socket whose peer belongs to an orphaned grandchild,
+		 * outside our tree, which echoes what we write. */
+		int pair[2];
+		SETUP(socketpair(AF_UNIX, SOCK_STREAM, 0, pair) == 0);
+		pid_t child = fork();
+		SETUP(child >= 0);
+		if (child == 0) {
+			if (fork() != 0)
+				_exit(0);
+			close(pair[0]);
+			char c;
+			while (read(pair[1], &c, 1) == 1)
+				(void)!write(pair[1], &c, 1);
+			_exit(0);
+		}
+		SETUP(waitpid(child, NULL, 0) == child);
+		outsider = 1;
+		close(pair[1]);
+		fds[0] = pair[0];
+		fds[1] = dup(pair[0]);
+	} else if (strcmp(argv[1], "tcp") == 0) {
 		/* An established TCP connection over loopback: 43 writes, 42 reads. */
 		int l = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };

@@ -347,8 +347,10 @@ fn refuses_a_fanotify_fd_and_leaves_the_process_running() {
     refuses_unsupported_fd("fanotify");
 }
 
+/// A unix socket whose peer is held by a process outside the tree (socketpairs
+/// inside the tree are supported: tests/unix_sockets.rs).
 #[test]
-fn refuses_a_socket_and_leaves_the_process_running() {
+fn refuses_a_socket_connected_outside_the_tree_and_leaves_the_process_running() {
     refuses_unsupported_fd("socket");
 }
 

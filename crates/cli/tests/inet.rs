@@ -22,15 +22,25 @@ impl Drop for Server {
     }
 }
 
-/// A TCP port nobody listens on now.
+/// A TCP port nobody uses now, below the ephemeral range (32768 and up here): between the
+/// dump and the restore the port is free, and a port from the ephemeral range could be taken
+/// meanwhile by any outgoing connection of another test.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20000 + (std::process::id() % 500) as u16 * 20;
+    for _ in 0..10000 {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = 20000 + (base - 20000 + n) % 12000;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port below 32000");
 }
 
 /// Starts `program ARGS` like a daemon (own session, stdin /dev/null, output to `log`).
+// The server is reaped by pid (Server's drop, or the dump that kills it), not through Child.
+#[allow(clippy::zombie_processes)]
 fn start_server(dir: &TempDir, program: &str, args: &[&str]) -> Server {
     setup();
     let log = fs::File::create(dir.join("log")).unwrap();
@@ -41,9 +51,7 @@ fn start_server(dir: &TempDir, program: &str, args: &[&str]) -> Server {
         .stdout(log.try_clone().unwrap())
         .stderr(log);
     stasis::sys::spawn::in_new_session(&mut cmd);
-    let child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {program}: {e}"));
+    let child = cmd.spawn().expect("start the server");
     Server(child.id() as i32)
 }
 

@@ -23,6 +23,14 @@ where
     serializer.serialize_str(&encode(bytes.as_ref()))
 }
 
+/// `repeated bytes` as a list of hex strings.
+pub(crate) fn serialize_list<S>(list: &[Vec<u8>], serializer: S) -> Result<S::Ok, S::Error>
+where
+    S: Serializer,
+{
+    serializer.collect_seq(list.iter().map(|bytes| encode(bytes)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,26 @@ pub enum Inconsistency {
 
     #[error("file id {id} is an epoll that watches fd {fd} as file id {target}, which files.img does not hold")]
     UnknownEpollTarget { id: u32, fd: i32, target: u32 },
+    #[error("file id {id} is a unix socket of type {sock_type}, which is not stream (1), datagram (2) or seqpacket (5)")]
+    BadSocketType { id: u32, sock_type: i32 },
+    #[error("unix socket:[{inode}] is described twice")]
+    DuplicateSocket { inode: u64 },
+    #[error("file id {id} is unix socket:[{inode}] connected to socket:[{peer_inode}], which files.img does not describe")]
+    UnknownSocketPeer {
+        id: u32,
+        inode: u64,
+        peer_inode: u64,
+    },
+    #[error("file id {id} is unix socket:[{inode}] connected to socket:[{peer_inode}], which is of another type, or neither connected back to it nor bound to a name")]
+    SocketPeerMismatch {
+        id: u32,
+        inode: u64,
+        peer_inode: u64,
+    },
+    #[error("file id {id} is unix socket:[{inode}] bound to a relative path; only absolute paths can be bound again")]
+    RelativeSocketPath { id: u32, inode: u64 },
+    #[error("file id {id} is unix socket:[{inode}] waiting to be accepted by socket:[{listener}], which files.img does not describe as a named listener with that connection waiting")]
+    NotPending { id: u32, inode: u64, listener: u64 },
     #[error("pid {pid} has negative fd {fd}")]
     NegativeFd { pid: i32, fd: i32 },
     #[error("pid {pid} lists fd {fd} twice")]
@@ -305,6 +325,7 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
             });
         }
     }
+    check_unix_sockets(files)?;
     for file in &files.files {
         let (kind, known, inode_ref) = match &file.kind {
             Some(pb::open_file::Kind::Pipe(end)) => {
@@ -341,6 +362,74 @@ pub(crate) fn check_files(files: &pb::FilesImage) -> Result<HashSet<u32>, Incons
         }
     }
     Ok(ids)
+}
+
+/// Unix sockets: known types, one record per socket, every peer described and
+/// connected back, bound paths absolute.
+fn check_unix_sockets(files: &pb::FilesImage) -> Result<(), Inconsistency> {
+    let sockets: Vec<(u32, &pb::UnixSocket)> = files
+        .files
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Some(pb::open_file::Kind::UnixSocket(s)) => Some((f.id, s)),
+            _ => None,
+        })
+        .collect();
+    let mut by_inode = std::collections::HashMap::new();
+    for &(id, socket) in &sockets {
+        if ![1, 2, 5].contains(&socket.r#type) {
+            return Err(Inconsistency::BadSocketType {
+                id,
+                sock_type: socket.r#type,
+            });
+        }
+        if by_inode.insert(socket.inode, socket).is_some() {
+            return Err(Inconsistency::DuplicateSocket {
+                inode: socket.inode,
+            });
+        }
+        if socket.name.first().is_some_and(|b| *b != 0 && *b != b'/') {
+            return Err(Inconsistency::RelativeSocketPath {
+                id,
+                inode: socket.inode,
+            });
+        }
+    }
+    for &(id, socket) in &sockets {
+        if socket.pending_on != 0 {
+            let waits = by_inode.get(&socket.pending_on).is_some_and(|l| {
+                l.listening && !l.name.is_empty() && l.pending.contains(&socket.inode)
+            });
+            if !waits || socket.peer_inode != 0 {
+                return Err(Inconsistency::NotPending {
+                    id,
+                    inode: socket.inode,
+                    listener: socket.pending_on,
+                });
+            }
+        }
+        if socket.peer_inode == 0 {
+            continue;
+        }
+        let Some(peer) = by_inode.get(&socket.peer_inode) else {
+            return Err(Inconsistency::UnknownSocketPeer {
+                id,
+                inode: socket.inode,
+                peer_inode: socket.peer_inode,
+            });
+        };
+        // A pair, or a datagram socket connected one way to a named one.
+        let pair = peer.peer_inode == socket.inode;
+        let by_name = socket.r#type == 2 && !peer.name.is_empty();
+        if (!pair && !by_name) || peer.r#type != socket.r#type {
+            return Err(Inconsistency::SocketPeerMismatch {
+                id,
+                inode: socket.inode,
+                peer_inode: socket.peer_inode,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The (dev, inode) keys of one list of inodes; each may appear once.
@@ -869,6 +958,86 @@ mod pipe_tests {
         assert!(matches!(
             check_files(&files),
             Err(Inconsistency::PipeOverfull { pipe_id: 5, .. })
+        ));
+    }
+
+    fn unix_socket(
+        id: u32,
+        inode: u64,
+        peer_inode: u64,
+        sock_type: i32,
+        name: &[u8],
+    ) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            kind: Some(pb::open_file::Kind::UnixSocket(pb::UnixSocket {
+                inode,
+                peer_inode,
+                r#type: sock_type,
+                name: name.to_vec(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    fn sockets(files: Vec<pb::OpenFile>) -> Result<HashSet<u32>, Inconsistency> {
+        check_files(&pb::FilesImage {
+            files,
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn unix_socket_peers_must_exist_and_match() {
+        // A stream pair, and a datagram socket connected one way to a named one.
+        assert!(sockets(vec![
+            unix_socket(1, 10, 11, 1, b""),
+            unix_socket(2, 11, 10, 1, b""),
+            unix_socket(3, 12, 13, 2, b""),
+            unix_socket(4, 13, 0, 2, b"\0logger"),
+        ])
+        .is_ok());
+        assert!(matches!(
+            sockets(vec![unix_socket(1, 10, 99, 1, b"")]),
+            Err(Inconsistency::UnknownSocketPeer {
+                id: 1,
+                peer_inode: 99,
+                ..
+            })
+        ));
+        // A stream socket cannot be connected one way.
+        assert!(matches!(
+            sockets(vec![
+                unix_socket(1, 10, 11, 1, b""),
+                unix_socket(2, 11, 0, 1, b"/x")
+            ]),
+            Err(Inconsistency::SocketPeerMismatch { id: 1, .. })
+        ));
+        assert!(matches!(
+            sockets(vec![
+                unix_socket(1, 10, 11, 2, b""),
+                unix_socket(2, 11, 10, 1, b"")
+            ]),
+            Err(Inconsistency::SocketPeerMismatch { .. })
+        ));
+        assert!(matches!(
+            sockets(vec![unix_socket(1, 10, 0, 3, b"")]),
+            Err(Inconsistency::BadSocketType {
+                id: 1,
+                sock_type: 3
+            })
+        ));
+        assert!(matches!(
+            sockets(vec![
+                unix_socket(1, 10, 0, 1, b""),
+                unix_socket(2, 10, 0, 1, b"")
+            ]),
+            Err(Inconsistency::DuplicateSocket { inode: 10 })
+        ));
+        assert!(matches!(
+            sockets(vec![unix_socket(1, 10, 0, 1, b"relative.sock")]),
+            Err(Inconsistency::RelativeSocketPath { id: 1, inode: 10 })
         ));
     }
 }

@@ -66,7 +66,8 @@ pub fn check_tree(root: i32) -> Result<CheckReport, DumpError> {
         });
     }
     // What the whole tree shows, for the tasks that are fine on their own.
-    let tree_blockers = inspect::tree_blockers(&inspections, &pids);
+    let mut tree_blockers = inspect::tree_blockers(&inspections, &pids);
+    tree_blockers.extend(inspect::unix_socket_blockers(&inspections, &pids, false)?);
     for blocker in &tree_blockers {
         if let Some(task) = tasks.iter_mut().find(|t| t.pid == blocker.pid) {
             for item in task.items.iter_mut() {

@@ -313,6 +313,7 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
         }
     }
     blockers.extend(tree_blockers(&inspections, pids));
+    blockers.extend(unix_socket_blockers(&inspections, pids, frozen_by_us)?);
     if blockers.is_empty() {
         Ok(TreeInspection {
             live: inspections,
@@ -408,6 +409,97 @@ fn epoll_blockers(inspections: &[Inspection]) -> Vec<Blocker> {
         }
     }
     blockers
+}
+
+/// Unix sockets connected outside the tree, listeners with connections
+/// waiting, and (once frozen, when queues hold still) fds in flight.
+pub fn unix_socket_blockers(
+    inspections: &[Inspection],
+    tree: &[i32],
+    frozen_by_us: bool,
+) -> Result<Vec<Blocker>, DumpError> {
+    use files::unix_socket;
+    use std::os::fd::AsFd;
+    let mut held = Vec::new();
+    let mut holders = Vec::new();
+    for insp in inspections {
+        for (probe, kind) in &insp.fds {
+            if *kind != files::FileKind::UnixSocket {
+                continue;
+            }
+            if let Some(inode) = unix_socket::socket_inode(&probe.link) {
+                held.push(unix_socket::HeldSocket {
+                    pid: insp.stat.pid,
+                    fd: probe.fd,
+                    inode,
+                });
+                holders.push(insp);
+            }
+        }
+    }
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = &inspections[0].stat;
+    let diags: HashMap<u64, crate::sys::netlink::UnixDiag> = crate::sys::netlink::unix_sockets()
+        .map_err(DumpError::task(
+            root.pid,
+            &root.comm,
+            "listing unix sockets (sock_diag)",
+        ))?
+        .into_iter()
+        .map(|d| (d.inode, d))
+        .collect();
+    let mut exclude = tree.to_vec();
+    exclude.push(crate::sys::syscalls::getpid());
+    let outside = |inode: u64| -> Vec<String> {
+        files::pipe::outside_holders_of(&format!("socket:[{inode}]"), &exclude)
+            .into_iter()
+            .map(|(p, c, fd)| format!("pid {p} ({c}) fd {fd}"))
+            .collect()
+    };
+    let blocker = |index: usize, what: String, why: String| {
+        let insp = holders[index];
+        Blocker {
+            pid: insp.stat.pid,
+            comm: insp.stat.comm.clone(),
+            location: format!("fd {}", held[index].fd),
+            what,
+            why,
+        }
+    };
+    let mut blockers: Vec<Blocker> = unix_socket::check_tree(&held, &diags, &outside)
+        .into_iter()
+        .map(|p| blocker(p.index, p.what, p.why))
+        .collect();
+    if frozen_by_us && blockers.is_empty() {
+        for (index, socket) in held.iter().enumerate() {
+            let Some(diag) = diags.get(&socket.inode) else {
+                continue;
+            };
+            let Ok(pidfd) = crate::sys::syscalls::pidfd_open(socket.pid) else {
+                continue;
+            };
+            let Ok(copy) = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), socket.fd) else {
+                continue;
+            };
+            let insp = holders[index];
+            let problem =
+                unix_socket::queue_problem(copy.as_fd(), diag, &diags).map_err(DumpError::task(
+                    insp.stat.pid,
+                    &insp.stat.comm,
+                    &format!(
+                        "reading the queue of fd {} ({})",
+                        socket.fd,
+                        unix_socket::describe(diag)
+                    ),
+                ))?;
+            if let Some(why) = problem {
+                blockers.push(blocker(index, unix_socket::describe(diag), why));
+            }
+        }
+    }
+    Ok(blockers)
 }
 
 /// A description whose signal-driven I/O goes to a process outside the tree.

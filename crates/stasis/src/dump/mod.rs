@@ -293,6 +293,18 @@ fn collect_files(
     // holding each: an item's fd number may mean the file in any of them.
     let mut epolls: Vec<(usize, &files::FdProbe)> = Vec::new();
     let mut epoll_holders: HashMap<u32, Vec<(i32, i32)>> = HashMap::new();
+    // Unix sockets: what sock_diag knows of them (peers, names, listeners).
+    let has_sockets = tasks
+        .iter()
+        .any(|(_, fds)| fds.iter().any(|(_, k)| *k == files::FileKind::UnixSocket));
+    let diags: HashMap<u64, crate::sys::netlink::UnixDiag> = if has_sockets {
+        crate::sys::netlink::unix_sockets()?
+            .into_iter()
+            .map(|d| (d.inode, d))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     for &(pid, fds) in tasks {
         let mut table = Vec::new();
         let mut posix_locks = Vec::new();
@@ -336,6 +348,9 @@ fn collect_files(
                     })?;
                     if *kind == files::FileKind::Epoll {
                         epolls.push((records.len(), probe));
+                    }
+                    if *kind == files::FileKind::UnixSocket {
+                        record.kind = Some(dump_unix_socket(pid, probe, copy.as_fd(), &diags)?);
                     }
                     records.push(record);
                     same_inode.push((id, pid, probe.fd));
@@ -393,6 +408,27 @@ fn collect_files(
         },
         tables,
     ))
+}
+
+/// The record of a unix socket: sock_diag's view plus what our copy tells.
+fn dump_unix_socket(
+    pid: i32,
+    probe: &files::FdProbe,
+    copy: std::os::fd::BorrowedFd<'_>,
+    diags: &HashMap<u64, crate::sys::netlink::UnixDiag>,
+) -> std::io::Result<pb::open_file::Kind> {
+    let with_fd = |e: std::io::Error| {
+        std::io::Error::new(e.kind(), format!("fd {} ({}): {e}", probe.fd, probe.link))
+    };
+    let diag = files::unix_socket::socket_inode(&probe.link)
+        .and_then(|ino| diags.get(&ino))
+        .ok_or_else(|| with_fd(std::io::Error::other("sock_diag does not list this socket")))?;
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    files::unix_socket::dump(copy, diag, diags, &cwd)
+        .map(pb::open_file::Kind::UnixSocket)
+        .map_err(with_fd)
 }
 
 /// Capacity and buffered bytes of every pipe the tree holds an end of.

@@ -196,7 +196,7 @@ mod tests {
             link: "/tmp/f".into(),
             stat: None,
             info: parse_fdinfo(fdinfo).unwrap(),
-            socket_family: None,
+            socket: None,
         }
     }
 

@@ -20,6 +20,7 @@ pub mod procfs;
 pub mod regular;
 pub mod signalfd;
 pub mod timerfd;
+pub mod unix_socket;
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -40,8 +41,8 @@ pub struct FdProbe {
     /// stat of the open file (through the /proc link), if it could be taken.
     pub stat: Option<FileStat>,
     pub info: FdInfo,
-    /// A socket's family (SO_DOMAIN, asked through a copy of the fd).
-    pub socket_family: Option<i32>,
+    /// Family and type of a socket (getsockopt on a copy of the fd).
+    pub socket: Option<unix_socket::SocketProbe>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -78,6 +79,7 @@ pub enum FileKind {
     SignalFd,
     TimerFd,
     Epoll,
+    UnixSocket,
 }
 
 /// Verdict on one fd.
@@ -106,10 +108,12 @@ pub fn classify(probe: &FdProbe) -> Support {
         return pipe::classify(probe);
     }
     if link.starts_with("socket:") {
-        return match probe.socket_family {
-            Some(libc::AF_INET | libc::AF_INET6) => Support::Supported(FileKind::InetSocket),
-            _ => unsupported(&format!("socket ({link})"), "sockets are not supported yet"),
-        };
+        if let Some(socket) = &probe.socket {
+            if matches!(socket.family, libc::AF_INET | libc::AF_INET6) {
+                return Support::Supported(FileKind::InetSocket);
+            }
+        }
+        return unix_socket::classify(probe);
     }
     if link == pidfd::LINK {
         return pidfd::classify(probe);
@@ -161,6 +165,8 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
         .collect();
     fds.sort_unstable();
     let mut probes = Vec::with_capacity(fds.len());
+    // Opened at the first socket: getsockopt needs a copy of the fd.
+    let mut pidfd = None;
     for fd in fds {
         let fd_path = format!("{dir}/{fd}");
         let link = match std::fs::read_link(&fd_path) {
@@ -183,8 +189,11 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
                 size: st.st_size as u64,
                 mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
             });
-        let socket_family = if link.starts_with("socket:") {
-            socket_family(pid, fd)
+        let socket = if link.starts_with("socket:") {
+            if pidfd.is_none() {
+                pidfd = crate::sys::syscalls::pidfd_open(pid).ok();
+            }
+            pidfd.as_ref().and_then(|p| probe_socket(p, fd))
         } else {
             None
         };
@@ -193,18 +202,20 @@ pub fn probe_fds(pid: i32) -> std::io::Result<Vec<FdProbe>> {
             link,
             stat,
             info,
-            socket_family,
+            socket,
         });
     }
     Ok(probes)
 }
 
-/// The family of socket `fd` of `pid`, through a copy of it.
-fn socket_family(pid: i32, fd: i32) -> Option<i32> {
+/// Family and type of socket `fd` of the process `pidfd`, through a copy of it.
+fn probe_socket(pidfd: &std::os::fd::OwnedFd, fd: i32) -> Option<unix_socket::SocketProbe> {
     use std::os::fd::AsFd;
-    let pidfd = crate::sys::syscalls::pidfd_open(pid).ok()?;
     let copy = crate::sys::syscalls::pidfd_getfd(pidfd.as_fd(), fd).ok()?;
-    crate::sys::inet::get_option(copy.as_fd(), libc::SOL_SOCKET, libc::SO_DOMAIN).ok()
+    Some(unix_socket::SocketProbe {
+        family: crate::sys::socket::get_int_option(copy.as_fd(), libc::SO_DOMAIN).ok()?,
+        sock_type: crate::sys::socket::get_int_option(copy.as_fd(), libc::SO_TYPE).ok()?,
+    })
 }
 
 /// Flags of an open file description as stored in the image: everything but O_CLOEXEC.
@@ -232,6 +243,11 @@ pub fn to_open_file(id: u32, probe: &FdProbe, kind: FileKind) -> pb::OpenFile {
         FileKind::SignalFd => signalfd::dump(probe),
         FileKind::TimerFd => timerfd::dump(probe),
         FileKind::Epoll => epoll::dump(probe),
+        // Filled in by the dump, which asks sock_diag and its copy of the socket.
+        FileKind::UnixSocket => pb::open_file::Kind::UnixSocket(pb::UnixSocket {
+            inode: unix_socket::socket_inode(&probe.link).unwrap_or(0),
+            ..Default::default()
+        }),
     };
     pb::OpenFile {
         id,
@@ -289,6 +305,7 @@ pub fn description_path(file: &pb::OpenFile) -> String {
         Some(pb::open_file::Kind::Signalfd(_)) => signalfd::LINK.to_string(),
         Some(pb::open_file::Kind::Timerfd(_)) => timerfd::LINK.to_string(),
         Some(pb::open_file::Kind::Epoll(e)) => epoll::describe(e),
+        Some(pb::open_file::Kind::UnixSocket(s)) => unix_socket::label(s),
         None => format!("file {}", file.id),
     }
 }
@@ -497,7 +514,7 @@ mod tests {
                 ..Default::default()
             }),
             info: FdInfo::default(),
-            socket_family: None,
+            socket: None,
         }
     }
 

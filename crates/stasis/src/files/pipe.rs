@@ -65,7 +65,12 @@ pub fn dump_pipe(
 
 /// Processes outside `tree` that hold an fd of pipe `pipe_id`: (pid, comm, fd).
 pub fn outside_holders(pipe_id: u64, tree: &[i32]) -> Vec<(i32, String, i32)> {
-    let wanted = format!("pipe:[{pipe_id}]");
+    outside_holders_of(&format!("pipe:[{pipe_id}]"), tree)
+}
+
+/// Processes outside `tree` with an fd whose /proc link reads `wanted`
+/// ("pipe:[12]", "socket:[34]"): (pid, comm, fd).
+pub fn outside_holders_of(wanted: &str, tree: &[i32]) -> Vec<(i32, String, i32)> {
     let mut holders = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return holders;
@@ -88,7 +93,7 @@ pub fn outside_holders(pipe_id: u64, tree: &[i32]) -> Vec<(i32, String, i32)> {
             let Ok(target) = std::fs::read_link(fd.path()) else {
                 continue;
             };
-            if target.as_os_str() == wanted.as_str() {
+            if target.as_os_str() == wanted {
                 let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 let fd_num = fd
                     .file_name()

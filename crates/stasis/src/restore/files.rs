@@ -2,7 +2,8 @@
 //! task receives them, in the order of the plan (plan.rs): regular files,
 //! directories, devices and /proc files are reopened by path with their flags,
 //! then given their offset; pipes are created with their capacity and buffered
-//! bytes; event files (eventfd, signalfd, timerfd, epoll) are made new with
+//! bytes; unix sockets are created as pairs with their queued messages, or
+//! bound and listening (files/unix_socket.rs); event files (eventfd, signalfd, timerfd, epoll) are made new with
 //! their saved state (files/<kind>.rs). Each task then takes copies with
 //! pidfd_getfd (build.rs), so a description shared by several fds or
 //! processes is one description again.
@@ -30,6 +31,9 @@ pub struct FileTable {
     /// Deleted files and memfds that tasks map, recreated before the tasks
     /// (their memory needs them), by (kind, dev, inode) of the dump.
     mapped_inodes: HashMap<(pb::VmaKind, u64, u64), File>,
+    /// Second ends of socketpairs created by their first end, by the saved
+    /// inode of the socket they stand for.
+    socket_ends: HashMap<u64, OwnedFd>,
 }
 
 impl FileTable {
@@ -40,6 +44,7 @@ impl FileTable {
             pipe_ends: HashMap::new(),
             inode_descriptions: HashMap::new(),
             mapped_inodes: HashMap::new(),
+            socket_ends: HashMap::new(),
         })
     }
 
@@ -110,6 +115,7 @@ impl FileTable {
             Some(pb::open_file::Kind::Epoll(_)) => {
                 crate::sys::events::epoll_create(libc::EPOLL_CLOEXEC)?
             }
+            Some(pb::open_file::Kind::UnixSocket(socket)) => self.take_socket(dump, socket)?,
             Some(kind) => open_path(file, kind)?,
             None => return Err(io::Error::other(format!("file {} has no kind", file.id))),
         };
@@ -142,6 +148,9 @@ impl FileTable {
             Some(pb::open_file::Kind::Epoll(saved)) => {
                 epoll::configure(saved, fd.as_fd(), |id| self.fd(id))?;
                 nonblocking()
+            }
+            Some(pb::open_file::Kind::UnixSocket(socket)) => {
+                crate::files::unix_socket::configure(fd.as_fd(), socket, file.flags)
             }
             Some(
                 pb::open_file::Kind::Regular(_)
@@ -187,6 +196,98 @@ impl FileTable {
     }
 }
 
+impl FileTable {
+    /// A unix socket: the second end of a pair was made with the first; the
+    /// first end of a pair creates both with one socketpair() and refills
+    /// both queues; a socket whose peer was closed gets a pair whose other end
+    /// is closed once its queue is refilled; others are bound and listen
+    /// again, or connect by name to the datagram socket they were connected
+    /// to, and receive their queued datagrams again through their name.
+    fn take_socket(&mut self, dump: &LoadedDump, socket: &pb::UnixSocket) -> io::Result<OwnedFd> {
+        use crate::files::unix_socket;
+        if let Some(fd) = self.socket_ends.remove(&socket.inode) {
+            return Ok(fd);
+        }
+        if socket.pending_on != 0 {
+            return connect_again(dump, socket);
+        }
+        if socket.peer_inode == 0 && !socket.peer_closed {
+            let fd = unix_socket::create_unconnected(socket)?;
+            unix_socket::refill_by_name(socket)?;
+            return Ok(fd);
+        }
+        if socket.peer_closed {
+            let (ours, other) = crate::sys::socket::unix_socketpair(socket.r#type)?;
+            unix_socket::refill(other.as_fd(), socket)?;
+            return Ok(ours);
+        }
+        let peer = dump
+            .files
+            .files
+            .iter()
+            .find_map(|f| match &f.kind {
+                Some(pb::open_file::Kind::UnixSocket(s)) if s.inode == socket.peer_inode => Some(s),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                io::Error::other(format!(
+                    "the peer socket:[{}] is not in files.img",
+                    socket.peer_inode
+                ))
+            })?;
+        if peer.peer_inode != socket.inode {
+            // Connected one way to a bound datagram socket, created before (plan.rs).
+            let fd = unix_socket::create_unconnected(socket)?;
+            crate::sys::socket::connect_unix(fd.as_fd(), &peer.name).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("connect to {}: {e}", unix_socket::display_name(&peer.name)),
+                )
+            })?;
+            unix_socket::refill_by_name(socket)?;
+            return Ok(fd);
+        }
+        let (ours, other) = crate::sys::socket::unix_socketpair(socket.r#type)?;
+        unix_socket::refill(other.as_fd(), socket)?;
+        unix_socket::refill(ours.as_fd(), peer)?;
+        self.socket_ends.insert(peer.inode, other);
+        Ok(ours)
+    }
+}
+
+/// A connection that was waiting to be accepted: connect to the listener's
+/// name again (the listener and the connections before it exist, plan.rs).
+fn connect_again(dump: &LoadedDump, socket: &pb::UnixSocket) -> io::Result<OwnedFd> {
+    use crate::files::unix_socket;
+    let listener = dump
+        .files
+        .files
+        .iter()
+        .find_map(|f| match &f.kind {
+            Some(pb::open_file::Kind::UnixSocket(s)) if s.inode == socket.pending_on => Some(s),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            io::Error::other(format!(
+                "the listener socket:[{}] is not in files.img",
+                socket.pending_on
+            ))
+        })?;
+    let fd = unix_socket::create_unconnected(socket)?;
+    // Never wait: the restored listener has room for every connection it had.
+    syscalls::set_status_flags(fd.as_fd(), libc::O_NONBLOCK)?;
+    crate::sys::socket::connect_unix(fd.as_fd(), &listener.name).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "connect again to the listener {}: {e}",
+                unix_socket::display_name(&listener.name)
+            ),
+        )
+    })?;
+    Ok(fd)
+}
+
 fn create_pipe(dump: &LoadedDump, pipe_id: u64) -> io::Result<(OwnedFd, OwnedFd)> {
     let pipe = dump
         .files
@@ -222,6 +323,7 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
         | pb::open_file::Kind::Inotify(_)
         | pb::open_file::Kind::Pidfd(_)
         | pb::open_file::Kind::Inet(_)
+        | pb::open_file::Kind::UnixSocket(_)
         | pb::open_file::Kind::Eventfd(_)
         | pb::open_file::Kind::Signalfd(_)
         | pb::open_file::Kind::Timerfd(_)

@@ -12,7 +12,8 @@
 //!   needs `Task(pid)` and `Configured(file)`.
 //!
 //! Files that depend on other objects add edges: both ends of a pipe come
-//! from one pipe2() (the second end needs the first created); a file under
+//! from one pipe2() and both ends of a connected unix socket from one
+//! socketpair() (the second end needs the first created); a file under
 //! /proc/<pid> needs `Task(pid)`, and /proc/<pid>/fd/<n> or fdinfo/<n> also
 //! needs `Installed(pid, n)`; an epoll's items are added when it is
 //! configured, by stasis under their original fd numbers (files/epoll.rs), so
@@ -115,6 +116,8 @@ pub enum PlanError {
         "file {file} is an epoll watching fd {fd} as file {target}, which is not in files.img"
     )]
     UnknownEpollTarget { file: u32, fd: i32, target: u32 },
+    #[error("file {file} is a unix socket connected to socket:[{peer_inode}], which is not in files.img; the images are inconsistent")]
+    UnknownPeer { file: u32, peer_inode: u64 },
     #[error("pid {pid} fd {fd} names file {file}, which is not in files.img")]
     UnknownFile { pid: i32, fd: i32, file: u32 },
     #[error("the restore order has a cycle: {}; each step needs the next, and the last needs the first", .steps.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(" -> "))]
@@ -168,6 +171,15 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
 
     let mut first_end_of_pipe: HashMap<u64, u32> = HashMap::new();
     let mut first_of_inode: HashMap<(u8, u64, u64), u32> = HashMap::new();
+    // Each unix socket and its file id, by its saved inode, to find a peer.
+    let socket_file: HashMap<u64, (u32, &pb::UnixSocket)> = input
+        .files
+        .iter()
+        .filter_map(|f| match &f.kind {
+            Some(pb::open_file::Kind::UnixSocket(s)) => Some((s.inode, (f.id, s))),
+            _ => None,
+        })
+        .collect();
     for file in input.files {
         let created = Step::Created(file.id);
         need(created, None);
@@ -216,6 +228,41 @@ pub fn plan(input: &PlanInput<'_>) -> Result<RestorePlan, PlanError> {
                     });
                 }
                 need(created, Some(Step::Task(pidfd.pid)));
+            }
+            Some(pb::open_file::Kind::UnixSocket(socket)) if socket.peer_inode != 0 => {
+                // One socketpair() makes both ends: the end with the smaller
+                // file id creates it. A socket connected one way connects to
+                // its peer's name: the peer must exist (and be bound) first.
+                let &(peer, peer_socket) =
+                    socket_file
+                        .get(&socket.peer_inode)
+                        .ok_or(PlanError::UnknownPeer {
+                            file: file.id,
+                            peer_inode: socket.peer_inode,
+                        })?;
+                let pair = peer_socket.peer_inode == socket.inode;
+                if !pair || peer < file.id {
+                    need(created, Some(Step::Created(peer)));
+                }
+            }
+            Some(pb::open_file::Kind::UnixSocket(socket)) if socket.pending_on != 0 => {
+                // A connection not accepted yet connects to its listener
+                // again, after the connections queued before it.
+                let &(listener, listening) =
+                    socket_file
+                        .get(&socket.pending_on)
+                        .ok_or(PlanError::UnknownPeer {
+                            file: file.id,
+                            peer_inode: socket.pending_on,
+                        })?;
+                need(created, Some(Step::Created(listener)));
+                let position = listening.pending.iter().position(|p| *p == socket.inode);
+                if let Some(before) = position
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| socket_file.get(&listening.pending[i]))
+                {
+                    need(created, Some(Step::Created(before.0)));
+                }
             }
             Some(pb::open_file::Kind::Proc(proc_file)) if proc_file.pid != 0 => {
                 let path = procfs::full_path(proc_file);
@@ -551,6 +598,19 @@ mod tests {
         }
     }
 
+    fn socket(id: u32, inode: u64, peer_inode: u64) -> pb::OpenFile {
+        pb::OpenFile {
+            id,
+            kind: Some(pb::open_file::Kind::UnixSocket(pb::UnixSocket {
+                inode,
+                peer_inode,
+                r#type: libc::SOCK_STREAM,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn an_epoll_is_configured_after_its_targets_exist() {
         // Epoll 1 (fd 3) watches a pipe's read end (file 5, fd 9) and epoll 2
@@ -601,6 +661,43 @@ mod tests {
     }
 
     use super::plan as plan_fn;
+
+    #[test]
+    fn a_socketpair_is_created_once_by_its_first_end() {
+        // The pair is listed second end first: the smaller id still creates it.
+        let files = [socket(2, 70, 71), socket(1, 71, 70), socket(3, 72, 0)];
+        let a = [fd(3, 2)];
+        let b = [fd(4, 1), fd(5, 3)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &a), task(11, 10, &b)],
+            files: &files,
+            file_labels: HashMap::new(),
+        };
+        let pair = plan(&input).unwrap();
+        assert!(pair.needs[&Step::Created(2)].contains(&Step::Created(1)));
+        assert!(pair.needs[&Step::Created(1)].is_empty());
+        assert!(pair.needs[&Step::Created(3)].is_empty());
+        // Connected one way: the peer comes first whatever the ids.
+        let one_way = [socket(1, 80, 81), socket(2, 81, 0)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &[])],
+            files: &one_way,
+            file_labels: HashMap::new(),
+        };
+        let one_way_plan = plan(&input).unwrap();
+        assert!(one_way_plan.needs[&Step::Created(1)].contains(&Step::Created(2)));
+        assert!(one_way_plan.needs[&Step::Created(2)].is_empty());
+        let dangling = [socket(1, 71, 99)];
+        let input = PlanInput {
+            tasks: vec![task(10, 1, &[])],
+            files: &dangling,
+            file_labels: HashMap::new(),
+        };
+        assert!(matches!(
+            plan(&input),
+            Err(PlanError::UnknownPeer { peer_inode: 99, .. })
+        ));
+    }
 
     #[test]
     fn the_order_is_deterministic() {

@@ -157,6 +157,7 @@ pub fn check_files(
             Some(
                 pb::open_file::Kind::Proc(_)
                 | pb::open_file::Kind::Pipe(_)
+                | pb::open_file::Kind::UnixSocket(_)
                 | pb::open_file::Kind::Deleted(_)
                 | pb::open_file::Kind::Memfd(_)
                 | pb::open_file::Kind::Pidfd(_)

@@ -5,8 +5,10 @@
 pub mod clone;
 pub mod events;
 pub mod inet;
+pub mod netlink;
 pub mod ptrace;
 pub mod remote;
+pub mod socket;
 pub mod spawn;
 pub mod syscalls;
 
