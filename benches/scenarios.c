@@ -12,6 +12,10 @@
  *   scenarios fds N DIR   one process holding N open fds: half of them regular
  *                         files (100 files in DIR, each opened many times, every
  *                         open its own description), half pipe ends.
+ *   scenarios sockets N   one process with N unix socketpairs (stream), 100
+ *                         bytes queued in each direction of each.
+ *   scenarios epoll N     one process with an epoll instance watching N
+ *                         eventfds (N+1 fds and N epoll items).
  *   scenarios shared_fds T N DIR
  *                         T processes sharing the same N descriptions (opened
  *                         as for fds, then inherited by T-1 forked children).
@@ -24,7 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -162,6 +169,32 @@ int main(int argc, char **argv)
 			return usage();
 		raise_nofile();
 		open_mixed(n, argv[3]);
+		ready();
+	} else if (strcmp(argv[1], "sockets") == 0) {
+		raise_nofile();
+		char data[100];
+		memset(data, 'x', sizeof(data));
+		for (long i = 0; i < n; i++) {
+			int pair[2];
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair) != 0 ||
+			    write(pair[0], data, sizeof(data)) != (ssize_t)sizeof(data) ||
+			    write(pair[1], data, sizeof(data)) != (ssize_t)sizeof(data)) {
+				perror("socketpair");
+				return 1;
+			}
+		}
+		ready();
+	} else if (strcmp(argv[1], "epoll") == 0) {
+		raise_nofile();
+		int ep = epoll_create1(0);
+		for (long i = 0; i < n; i++) {
+			int e = eventfd(0, 0);
+			struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)i };
+			if (e < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, e, &ev) != 0) {
+				perror("epoll");
+				return 1;
+			}
+		}
 		ready();
 	} else if (strcmp(argv[1], "shared_fds") == 0) {
 		if (argc < 5)

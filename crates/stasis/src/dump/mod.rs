@@ -312,14 +312,23 @@ fn collect_files(
         let pidfd = crate::sys::syscalls::pidfd_open(pid)?;
         for (probe, kind) in fds {
             let stat = probe.stat.unwrap_or_default();
+            // Descriptions of one inode, kept in kcmp's order: found by binary
+            // search (all anonymous-inode files share one inode, and a process
+            // may hold thousands of eventfds or sockets).
             let same_inode = holders.entry((stat.dev, stat.ino)).or_default();
-            let mut file_id = None;
-            for &(id, holder_pid, holder_fd) in same_inode.iter() {
-                if crate::sys::syscalls::same_open_file(holder_pid, holder_fd, pid, probe.fd)? {
-                    file_id = Some(id);
-                    break;
-                }
+            let mut failed = None;
+            let found = same_inode.binary_search_by(|&(_, holder_pid, holder_fd)| {
+                crate::sys::syscalls::compare_open_files(holder_pid, holder_fd, pid, probe.fd)
+                    .unwrap_or_else(|e| {
+                        failed = Some(e);
+                        std::cmp::Ordering::Equal
+                    })
+            });
+            if let Some(e) = failed {
+                return Err(e);
             }
+            let file_id = found.ok().map(|at| same_inode[at].0);
+            let insert_at = found.unwrap_or_else(|at| at);
             let file_id = match file_id {
                 Some(id) => id,
                 None => {
@@ -353,7 +362,7 @@ fn collect_files(
                         record.kind = Some(dump_unix_socket(pid, probe, copy.as_fd(), &diags)?);
                     }
                     records.push(record);
-                    same_inode.push((id, pid, probe.fd));
+                    same_inode.insert(insert_at, (id, pid, probe.fd));
                     id
                 }
             };

@@ -3,7 +3,7 @@
 //! numbers.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 
 use super::check;
 
@@ -174,10 +174,12 @@ fn add_in_private_table(epoll: BorrowedFd<'_>, items: &[EpollAdd<'_>]) -> io::Re
     // SAFETY: plain syscall; it affects only this thread's fd table.
     check(unsafe { libc::unshare(libc::CLONE_FILES) } as libc::c_long)
         .map_err(|e| io::Error::new(e.kind(), format!("unshare(CLONE_FILES): {e}")))?;
-    // From here on, fds are numbers in this thread's private table. The
-    // borrowed fds above are valid numbers here too (the copy holds the same
-    // files), but dup3 below may replace them: first move everything we need
-    // above the highest item number.
+    // From here on, fds are numbers in this thread's private table. Keep the
+    // epoll and a pidfd of our own process above the highest item number, and
+    // drop the rest of the copy: an epoll can watch tens of thousands of fds,
+    // and the table must not hold them twice. Each target is fetched again
+    // from the process's own table (pidfd_getfd reads that one, not ours)
+    // when its turn comes, so no dup3 below can lose a target still needed.
     let above = items.iter().map(|i| i.fd).max().unwrap_or(0) + 1;
     let dup_above = |fd: RawFd| -> io::Result<RawFd> {
         // SAFETY: F_DUPFD_CLOEXEC takes an integer argument.
@@ -185,38 +187,57 @@ fn add_in_private_table(epoll: BorrowedFd<'_>, items: &[EpollAdd<'_>]) -> io::Re
             .map(|fd| fd as RawFd)
     };
     let epoll = dup_above(epoll.as_raw_fd())?;
-    let targets = items
-        .iter()
-        .map(|i| dup_above(i.target.as_raw_fd()))
-        .collect::<io::Result<Vec<RawFd>>>()?;
-    for (item, &target) in items.iter().zip(&targets) {
-        // SAFETY: only this thread uses this private table, and nothing in it
-        // holds fd `item.fd` as an owned fd (ours are all above it): replacing
-        // it cannot close anything that is still in use.
-        check(unsafe { libc::dup3(target, item.fd, libc::O_CLOEXEC) } as libc::c_long)
-            .map_err(|e| io::Error::new(e.kind(), format!("dup3 to fd {}: {e}", item.fd)))?;
-        let mut event = libc::epoll_event {
-            events: item.events,
-            u64: item.data,
-        };
-        // SAFETY: `event` lives across the call.
-        let added = unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, item.fd, &mut event) };
-        check(added as libc::c_long).map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!(
-                    "epoll_ctl(EPOLL_CTL_ADD, fd {}, events {:#x}): {e}",
-                    item.fd, item.events
-                ),
-            )
-        })?;
-    }
-    // The table goes when the thread ends (or on an error above); closing
-    // now drops our references to the files before the caller goes on.
-    for fd in items.iter().map(|i| i.fd).chain(targets).chain([epoll]) {
-        // SAFETY: these numbers were made above in this private table and are
-        // not used again.
+    let first = super::syscalls::pidfd_open(super::syscalls::getpid())?.into_raw_fd();
+    let own = dup_above(first)?;
+    // SAFETY: `first` was made just above; `own` is its copy.
+    unsafe { libc::close(first) };
+    // SAFETY: close_range on our private table; every fd below `above` is a
+    // copy we no longer use (the originals stay open in the process's table).
+    check(unsafe { libc::syscall(libc::SYS_close_range, 0u32, (above - 1) as u32, 0u32) })?;
+    let result = (|| -> io::Result<()> {
+        for item in items {
+            // SAFETY: pidfd_getfd takes integers and returns a new fd.
+            let copy = check(unsafe {
+                libc::syscall(libc::SYS_pidfd_getfd, own, item.target.as_raw_fd(), 0u32)
+            })
+            .map_err(|e| io::Error::new(e.kind(), format!("fd {}: pidfd_getfd: {e}", item.fd)))?
+                as RawFd;
+            if copy != item.fd {
+                // SAFETY: only this thread uses this private table; fd
+                // `item.fd` holds nothing (all below `above` were closed, and
+                // each item's number is closed again after its ADD).
+                let moved =
+                    check(unsafe { libc::dup3(copy, item.fd, libc::O_CLOEXEC) } as libc::c_long);
+                // SAFETY: `copy` was made just above and is not used again.
+                unsafe { libc::close(copy) };
+                moved.map_err(|e| {
+                    io::Error::new(e.kind(), format!("dup3 to fd {}: {e}", item.fd))
+                })?;
+            }
+            let mut event = libc::epoll_event {
+                events: item.events,
+                u64: item.data,
+            };
+            // SAFETY: `event` lives across the call.
+            let added = unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, item.fd, &mut event) };
+            // The item lives as long as the file, not the fd: close it now.
+            // SAFETY: fd `item.fd` was made above in this private table.
+            unsafe { libc::close(item.fd) };
+            check(added as libc::c_long).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "epoll_ctl(EPOLL_CTL_ADD, fd {}, events {:#x}): {e}",
+                        item.fd, item.events
+                    ),
+                )
+            })?;
+        }
+        Ok(())
+    })();
+    for fd in [epoll, own] {
+        // SAFETY: made above in this private table, not used again.
         unsafe { libc::close(fd) };
     }
-    Ok(())
+    result
 }

@@ -156,6 +156,26 @@ pub fn same_open_file(pid1: i32, fd1: i32, pid2: i32, fd2: i32) -> io::Result<bo
     Ok(ret == 0)
 }
 
+/// kcmp(KCMP_FILE) as an ordering: the kernel orders open file descriptions
+/// (by an obfuscated pointer), consistently for the life of the files, so
+/// descriptions can be kept sorted and found by binary search.
+pub fn compare_open_files(
+    pid1: i32,
+    fd1: i32,
+    pid2: i32,
+    fd2: i32,
+) -> io::Result<std::cmp::Ordering> {
+    const KCMP_FILE: i32 = 0;
+    // SAFETY: plain syscall with integer arguments.
+    let ret = check(unsafe { libc::syscall(libc::SYS_kcmp, pid1, pid2, KCMP_FILE, fd1, fd2) })?;
+    match ret {
+        0 => Ok(std::cmp::Ordering::Equal),
+        1 => Ok(std::cmp::Ordering::Less),
+        2 => Ok(std::cmp::Ordering::Greater),
+        _ => Err(io::Error::other("kcmp cannot order these files")),
+    }
+}
+
 /// fstat(2) on a borrowed fd.
 pub fn fstat(fd: BorrowedFd<'_>) -> io::Result<libc::stat> {
     // SAFETY: stat is plain old data; zeroed is a valid value.
