@@ -230,3 +230,10 @@ if __name__ == "__main__":
         errors.append("the ticker thread stopped")
     finish(errors)
 "#;
+
+/// SysV shared memory segments (a keyed one and one already removed), attached by a parent and
+/// its child, keep their ids, keys, contents and sharing.
+#[test]
+fn sysv_shared_memory_keeps_ids_contents_and_sharing() {
+    Scenario::c("sysv_shm").check();
+}

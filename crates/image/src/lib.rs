@@ -20,7 +20,8 @@ pub use frame::{
 pub use load::{LoadedDump, LoadedTask, PendingChecksums};
 pub use names::{
     deleted_content_image_name, fd_table_image_name, files_image_name, inventory_name,
-    memfd_content_image_name, mm_image_name, pages_image_name, task_image_name,
+    memfd_content_image_name, mm_image_name, pages_image_name, sysv_shm_content_image_name,
+    task_image_name,
 };
 pub use show::show;
 pub use verify::{Inconsistency, SIGINFO_SIZE, SIGNAL_COUNT};

@@ -120,6 +120,7 @@ impl LoadedDump {
             .iter()
             .map(|d| d.content_image.as_str())
             .chain(files.memfds.iter().map(|m| m.content_image.as_str()))
+            .chain(files.sysv_shms.iter().map(|s| s.content_image.as_str()))
             .collect();
         let mut deferred = Vec::with_capacity(pending.raw.len());
         for (raw_dir, entry) in pending.raw.drain(..) {

@@ -40,12 +40,18 @@ pub fn memfd_content_image_name(dev: u64, inode: u64) -> String {
     format!("memfd-{dev}-{inode}.img")
 }
 
+/// Raw content of a SysV shared memory segment, by its id.
+pub fn sysv_shm_content_image_name(shmid: i32, key: i32) -> String {
+    format!("sysvshm-{}-{}.img", shmid as u32, key as u32)
+}
+
 /// True for names of raw file-content images ("deleted-<dev>-<ino>.img",
 /// "memfd-<dev>-<ino>.img"), which carry no frame.
 pub(crate) fn is_content_image_name(name: &str) -> bool {
     let Some(rest) = name
         .strip_prefix("deleted-")
         .or_else(|| name.strip_prefix("memfd-"))
+        .or_else(|| name.strip_prefix("sysvshm-"))
         .and_then(|rest| rest.strip_suffix(".img"))
     else {
         return false;

@@ -470,7 +470,16 @@ pub(crate) fn check_content_images(
                 .memfds
                 .iter()
                 .map(|m| ("memfd", &m.name, &m.content_image, m.size, &m.extents)),
-        );
+        )
+        .chain(files.sysv_shms.iter().map(|s| {
+            (
+                "SysV shared memory",
+                &s.name,
+                &s.content_image,
+                s.size,
+                &s.extents,
+            )
+        }));
     for (kind, path, name, size, extents) in contents {
         let mut data = 0u64;
         let mut prev_end = 0u64;

@@ -596,6 +596,17 @@ fn collect_mapped_inodes(
                         deleted_parts,
                     )?);
                 }
+                pb::VmaKind::SysvShm
+                    if !files_image
+                        .sysv_shms
+                        .iter()
+                        .any(|s| s.shmid as u64 == vma.inode) =>
+                {
+                    let dumped = files::sysv_shm::dump_segment(vma, &source);
+                    files_image
+                        .sysv_shms
+                        .push(save_inode(writer, task, dumped, sysv_parts)?);
+                }
                 pb::VmaKind::Memfd
                     if !files_image.memfds.iter().any(|m| (m.dev, m.inode) == key) =>
                 {
@@ -620,6 +631,10 @@ fn deleted_parts(d: &mut pb::DeletedFile) -> (String, u64, &mut Vec<pb::Extent>)
 
 fn memfd_parts(m: &mut pb::Memfd) -> (String, u64, &mut Vec<pb::Extent>) {
     (m.content_image.clone(), m.size, &mut m.extents)
+}
+
+fn sysv_parts(s: &mut pb::SysvShm) -> (String, u64, &mut Vec<pb::Extent>) {
+    (s.content_image.clone(), s.size, &mut s.extents)
 }
 
 /// Saves the content of a deleted file or memfd (`dumped`: its record and a

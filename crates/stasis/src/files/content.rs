@@ -62,6 +62,12 @@ pub fn restore(
     target: BorrowedFd<'_>,
 ) -> io::Result<()> {
     let writer = super::reopen_inode(target, libc::O_WRONLY)?;
+    write_extents(image, extents, &writer)?;
+    writer.set_len(size)
+}
+
+/// Writes the data runs of content image `image` into `writer` at their offsets.
+pub fn write_extents(image: &Path, extents: &[pb::Extent], writer: &File) -> io::Result<()> {
     let mut image = File::open(image)
         .map_err(|e| io::Error::new(e.kind(), format!("open {}: {e}", image.display())))?;
     let mut buf = vec![0u8; CHUNK];
@@ -75,5 +81,5 @@ pub fn restore(
             pos += want as u64;
         }
     }
-    writer.set_len(size)
+    Ok(())
 }

@@ -19,6 +19,7 @@ pub mod pipe;
 pub mod procfs;
 pub mod regular;
 pub mod signalfd;
+pub mod sysv_shm;
 pub mod timerfd;
 pub mod unix_socket;
 

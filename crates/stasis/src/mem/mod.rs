@@ -101,8 +101,10 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
         {
             (pb::VmaKind::SharedAnonymous, PagePolicy::Shared)
         }
-        _ if path.starts_with("/SYSV") => {
-            return Err(refuse(path, "SysV shared memory is not supported yet"))
+        // A SysV segment (its maps inode is the shmid): content saved once per
+        // segment with the files, attached again with shmat.
+        _ if path.starts_with("/SYSV") && entry.shared => {
+            (pb::VmaKind::SysvShm, PagePolicy::Nothing)
         }
         // Their content is saved once per inode with the files (files/deleted.rs,
         // files/memfd.rs); a private mapping also saves the pages it changed.
@@ -136,7 +138,7 @@ pub fn classify(entry: &MapsEntry, vm_flags: &str) -> Result<VmaPlan, Unsupporte
     };
     let is_file = matches!(
         kind,
-        pb::VmaKind::File | pb::VmaKind::DeletedFile | pb::VmaKind::Memfd
+        pb::VmaKind::File | pb::VmaKind::DeletedFile | pb::VmaKind::Memfd | pb::VmaKind::SysvShm
     );
     if !is_file {
         map_flags |= libc::MAP_ANONYMOUS;
@@ -225,7 +227,13 @@ mod tests {
                 .kind(),
             pb::VmaKind::DeletedFile
         );
-        assert!(classify(&entry("/SYSV00000000 (deleted)", true), "rd sh").is_err());
+        assert_eq!(
+            classify(&entry("/SYSV00000000 (deleted)", true), "rd sh")
+                .unwrap()
+                .vma
+                .kind(),
+            pb::VmaKind::SysvShm
+        );
         assert!(classify(&entry("/dev/hugepages/x", true), "rd sh ht").is_err());
     }
 }

@@ -31,6 +31,11 @@ pub struct FileTable {
     /// Deleted files and memfds that tasks map, recreated before the tasks
     /// (their memory needs them), by (kind, dev, inode) of the dump.
     mapped_inodes: HashMap<(pb::VmaKind, u64, u64), File>,
+    /// SysV segments made for this restore (removed again if it fails), and
+    /// the ones to remove (IPC_RMID) once every task has attached them.
+    created_segments: Vec<i32>,
+    removed_segments: Vec<i32>,
+    segments_done: bool,
     /// Second ends of socketpairs created by their first end, by the saved
     /// inode of the socket they stand for.
     socket_ends: HashMap<u64, OwnedFd>,
@@ -44,6 +49,9 @@ impl FileTable {
             pipe_ends: HashMap::new(),
             inode_descriptions: HashMap::new(),
             mapped_inodes: HashMap::new(),
+            created_segments: Vec::new(),
+            removed_segments: Vec::new(),
+            segments_done: false,
             socket_ends: HashMap::new(),
         })
     }
@@ -51,6 +59,22 @@ impl FileTable {
     /// Recreates every deleted file and memfd that a task maps, before any task
     /// exists: the plan's Task steps map them.
     pub fn recreate_mapped_inodes(&mut self, dump: &LoadedDump) -> io::Result<()> {
+        for segment in &dump.files.sysv_shms {
+            let attached = dump
+                .tasks
+                .iter()
+                .flat_map(|t| &t.mm.vmas)
+                .any(|v| v.kind() == pb::VmaKind::SysvShm && v.inode == segment.shmid as u64);
+            if !attached {
+                continue;
+            }
+            if files::sysv_shm::recreate(dump, segment)? {
+                self.created_segments.push(segment.shmid);
+            }
+            if segment.removed {
+                self.removed_segments.push(segment.shmid);
+            }
+        }
         for vma in dump.tasks.iter().flat_map(|t| &t.mm.vmas) {
             let kind = vma.kind();
             let key = (kind, vma.dev, vma.inode);
@@ -75,6 +99,18 @@ impl FileTable {
                 )
             })?;
             self.mapped_inodes.insert(key, file);
+        }
+        Ok(())
+    }
+
+    /// Every task has attached its SysV segments: remove those that had been
+    /// removed (IPC_RMID) before the dump; they go with their last attachment.
+    pub fn finish_sysv_segments(&mut self) -> io::Result<()> {
+        self.segments_done = true;
+        for &shmid in &self.removed_segments {
+            crate::sys::ipc::shm_remove(shmid).map_err(|e| {
+                io::Error::new(e.kind(), format!("removing SysV segment {shmid}: {e}"))
+            })?;
         }
         Ok(())
     }
@@ -337,4 +373,16 @@ fn open_path(file: &pb::OpenFile, kind: &pb::open_file::Kind) -> io::Result<Owne
     let opened = files::open_with_flags(path, reopen_flags(file.flags))
         .map_err(|e| io::Error::new(e.kind(), format!("open {path}: {e}")))?;
     Ok(OwnedFd::from(opened))
+}
+
+impl Drop for FileTable {
+    /// A restore that failed takes back the SysV segments it made: they would
+    /// outlive it, unlike every other object (nothing is left behind).
+    fn drop(&mut self) {
+        if !self.segments_done {
+            for &shmid in &self.created_segments {
+                let _ = crate::sys::ipc::shm_remove(shmid);
+            }
+        }
+    }
 }

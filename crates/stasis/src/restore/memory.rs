@@ -220,6 +220,42 @@ pub struct SharedAnonymous {
     objects: Vec<(u64, i32, u64, u64)>,
 }
 
+/// Attaches SysV segment `vma.inode` (its shmid) at the VMA's address, with
+/// shmat in the task; the segment was made before the tasks (files/sysv_shm.rs).
+fn attach_segment(inj: &mut Injector, vma: &pb::Vma) -> io::Result<()> {
+    let mut flags = 0u64;
+    if vma.prot & libc::PROT_WRITE as u32 == 0 {
+        flags |= libc::SHM_RDONLY as u64;
+    }
+    if vma.prot & libc::PROT_EXEC as u32 != 0 {
+        flags |= libc::SHM_EXEC as u64;
+    }
+    let got = inj
+        .syscall(libc::SYS_shmat, &[vma.inode, vma.start, flags])
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "attaching SysV segment {} at {:#x}: {e}",
+                    vma.inode, vma.start
+                ),
+            )
+        })?;
+    if got != vma.start {
+        return Err(io::Error::other(format!(
+            "SysV segment {} attached at {got:#x}, not {:#x}",
+            vma.inode, vma.start
+        )));
+    }
+    if vma.prot & libc::PROT_READ as u32 == 0 {
+        inj.syscall(
+            inject::SYS_mprotect,
+            &[vma.start, vma.end - vma.start, vma.prot as u64],
+        )?;
+    }
+    Ok(())
+}
+
 /// Maps every saved VMA; returns the ones whose protection must be set afterwards.
 pub fn map_vmas(
     inj: &mut Injector,
@@ -233,6 +269,10 @@ pub fn map_vmas(
     let result = (|| -> io::Result<()> {
         for vma in &task.mm.vmas {
             if !is_mapped_by_restore(vma) {
+                continue;
+            }
+            if vma.kind() == pb::VmaKind::SysvShm {
+                attach_segment(inj, vma)?;
                 continue;
             }
             if vma.inherited {

@@ -288,6 +288,9 @@ fn create_and_build(
     // After every task and thread exists: an owner may be any of them.
     crate::files::owner::restore(dump, |id| files.fd(id))
         .map_err(|e| step_error(root, "restoring signal-driven I/O owners".into(), e))?;
+    files
+        .finish_sysv_segments()
+        .map_err(|e| step_error(root, "removing SysV segments marked for removal".into(), e))?;
     // Every task holds its copies now; ends and keepers nobody holds go away
     // before anyone runs.
     drop(files);

@@ -5,6 +5,7 @@
 pub mod clone;
 pub mod events;
 pub mod inet;
+pub mod ipc;
 pub mod netlink;
 pub mod ptrace;
 pub mod remote;
