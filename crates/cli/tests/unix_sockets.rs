@@ -208,3 +208,33 @@ fn a_python_echo_server_and_its_client_keep_working() {
 fn a_datagram_socket_connected_one_way_to_a_named_logger_keeps_queued_messages() {
     Scenario::c("unix_pair").arg("oneway").check();
 }
+
+/// A process logging like syslog(), to a datagram socket bound outside the tree (here with an
+/// abstract name): the socket is connected to the same name again, and the log receives what it
+/// sends after restore.
+#[test]
+fn a_socket_logging_to_a_named_socket_outside_the_tree_reconnects_by_name() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    setup();
+    let name = format!("stasis-test-logger-{}", std::process::id());
+    let address = SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let log = UnixDatagram::bind_addr(&address).expect("bind the logger");
+    log.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut run = Scenario::c("unix_logger").arg(&name).start();
+    let mut buf = [0u8; 64];
+    let n = log
+        .recv(&mut buf)
+        .expect("the message sent before the dump");
+    assert_eq!(&buf[..n], b"before");
+    run.dump_ok(&[]);
+    run.reap_dumped();
+    run.restore_detached();
+    run.trigger_go();
+    run.expect_success();
+    let n = log
+        .recv(&mut buf)
+        .expect("the message sent after the restore");
+    assert_eq!(&buf[..n], b"after");
+}

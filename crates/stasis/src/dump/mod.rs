@@ -297,6 +297,12 @@ fn collect_files(
     let has_sockets = tasks
         .iter()
         .any(|(_, fds)| fds.iter().any(|(_, k)| *k == files::FileKind::UnixSocket));
+    let tree_sockets: std::collections::HashSet<u64> = tasks
+        .iter()
+        .flat_map(|(_, fds)| fds.iter())
+        .filter(|(_, k)| *k == files::FileKind::UnixSocket)
+        .filter_map(|(p, _)| files::unix_socket::socket_inode(&p.link))
+        .collect();
     let diags: HashMap<u64, crate::sys::netlink::UnixDiag> = if has_sockets {
         crate::sys::netlink::unix_sockets()?
             .into_iter()
@@ -359,7 +365,13 @@ fn collect_files(
                         epolls.push((records.len(), probe));
                     }
                     if *kind == files::FileKind::UnixSocket {
-                        record.kind = Some(dump_unix_socket(pid, probe, copy.as_fd(), &diags)?);
+                        record.kind = Some(dump_unix_socket(
+                            pid,
+                            probe,
+                            copy.as_fd(),
+                            &diags,
+                            &tree_sockets,
+                        )?);
                     }
                     records.push(record);
                     same_inode.insert(insert_at, (id, pid, probe.fd));
@@ -425,6 +437,7 @@ fn dump_unix_socket(
     probe: &files::FdProbe,
     copy: std::os::fd::BorrowedFd<'_>,
     diags: &HashMap<u64, crate::sys::netlink::UnixDiag>,
+    tree_sockets: &std::collections::HashSet<u64>,
 ) -> std::io::Result<pb::open_file::Kind> {
     let with_fd = |e: std::io::Error| {
         std::io::Error::new(e.kind(), format!("fd {} ({}): {e}", probe.fd, probe.link))
@@ -435,9 +448,18 @@ fn dump_unix_socket(
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd"))
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    files::unix_socket::dump(copy, diag, diags, &cwd)
-        .map(pb::open_file::Kind::UnixSocket)
-        .map_err(with_fd)
+    let mut socket = files::unix_socket::dump(copy, diag, diags, &cwd).map_err(with_fd)?;
+    // A peer outside the tree is allowed only for a logger (see
+    // unix_socket::outside_logger): keep its name, not its inode.
+    if let Some(peer) = diags.get(&socket.peer_inode) {
+        if !tree_sockets.contains(&socket.peer_inode)
+            && files::unix_socket::outside_logger(diag, peer)
+        {
+            socket.peer_inode = 0;
+            socket.outside_peer = peer.name.clone();
+        }
+    }
+    Ok(pb::open_file::Kind::UnixSocket(socket))
 }
 
 /// Capacity and buffered bytes of every pipe the tree holds an end of.

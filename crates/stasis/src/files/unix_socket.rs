@@ -131,6 +131,14 @@ fn trim_path(name: &[u8]) -> &[u8] {
     &name[..end]
 }
 
+/// A datagram socket connected one way to a socket bound to an absolute path
+/// or an abstract name: what a program has when it logs to syslog.
+pub fn outside_logger(diag: &UnixDiag, peer: &UnixDiag) -> bool {
+    diag.sock_type == libc::SOCK_DGRAM
+        && peer.peer != diag.inode
+        && matches!(peer.name.first(), Some(0 | b'/'))
+}
+
 /// The tree-level checks, pure: each held socket must be known to sock_diag;
 /// its peer, if alive, must be held in the tree and connected back; a
 /// listener must have no connection waiting. `outside` names who holds a
@@ -237,6 +245,11 @@ pub fn check_tree(
             continue;
         };
         if !in_tree.contains(&diag.peer) {
+            // A datagram socket connected one way to a named socket outside
+            // the tree (syslog's /dev/log) connects to that name again.
+            if outside_logger(diag, peer) {
+                continue;
+            }
             let holders = outside(diag.peer);
             let by = if holders.is_empty() {
                 "which no process holds (a connection not accepted yet?)".to_string()
@@ -407,6 +420,8 @@ pub fn dump(
             pending_on(diag, diags).unwrap_or(0)
         },
         pending: diag.pending.clone(),
+        // Filled in by the dump, which knows which sockets are in the tree.
+        outside_peer: Vec::new(),
     })
 }
 

@@ -249,6 +249,15 @@ impl FileTable {
         }
         if socket.peer_inode == 0 && !socket.peer_closed {
             let fd = unix_socket::create_unconnected(socket)?;
+            if !socket.outside_peer.is_empty() {
+                let name = unix_socket::display_name(&socket.outside_peer);
+                crate::sys::socket::connect_unix(fd.as_fd(), &socket.outside_peer).map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("connect to {name} (held outside the dump): {e}; start what listens there, then restore"),
+                    )
+                })?;
+            }
             unix_socket::refill_by_name(socket)?;
             return Ok(fd);
         }
