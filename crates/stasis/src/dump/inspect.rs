@@ -287,6 +287,21 @@ pub struct TreeInspection {
     pub zombies: Vec<Stat>,
 }
 
+/// Waits (briefly) for a task that was exiting when the tree froze to become
+/// a zombie: true once it is one, false if it is gone or still not one.
+pub fn settles_as_zombie(pid: i32) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match read_stat(pid) {
+            Ok(stat) if stat.state == 'Z' => return true,
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            _ => return false,
+        }
+    }
+}
+
 pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, DumpError> {
     let mut blockers = Vec::new();
     let mut inspections = Vec::new();

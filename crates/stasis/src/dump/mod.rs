@@ -53,9 +53,26 @@ pub fn dump(opts: &DumpOptions) -> Result<DumpSummary, DumpError> {
     let freezing_time = freeze_start.elapsed();
     let pids: Vec<i32> = frozen.iter().map(|f| f.pid).collect();
     tracing::debug!(root, tasks = pids.len(), ?freezing_time, "frozen");
-    // The tree may have changed between the check and the freeze.
-    let tree = inspect::inspect_tree(&inspect::discover_tree(root)?, true)?;
+    // The tree may have changed between the check and the freeze. Every task
+    // listed now is frozen or a zombie, except one that was exiting while we
+    // froze the others: it becomes a zombie of its frozen parent in a moment.
+    let listed: Vec<i32> = inspect::discover_tree(root)?
+        .into_iter()
+        .filter(|pid| pids.contains(pid) || inspect::settles_as_zombie(*pid))
+        .collect();
+    let tree = inspect::inspect_tree(&listed, true)?;
     let inspections = tree.live;
+    // The frozen tasks and their inspections go together, in one order.
+    let inspected: Vec<i32> = inspections.iter().map(|i| i.stat.pid).collect();
+    if inspected != pids {
+        return Err(DumpError::Freeze {
+            pid: root,
+            comm: comm.clone(),
+            source: std::io::Error::other(format!(
+                "the tree changed while it was being frozen (frozen {pids:?}, found {inspected:?}); try again"
+            )),
+        });
+    }
     let page_size = crate::sys::syscalls::page_size() as u64;
 
     let task_err = DumpError::task;
