@@ -55,7 +55,13 @@ pub fn check_tree(root: i32) -> Result<CheckReport, DumpError> {
         match inspect::inspect_items(pid, false, &mut items) {
             Ok(inspection) => inspections.push(inspection),
             Err(DumpError::Unsupported { blockers: more }) => blockers.extend(more),
-            Err(_) if pid != root && inspect::read_stat(pid).is_err() => continue,
+            // Exited meanwhile (or exiting): not part of the tree any more.
+            Err(_)
+                if pid != root
+                    && (inspect::read_stat(pid).is_err() || inspect::settles_as_zombie(pid)) =>
+            {
+                continue
+            }
             Err(err) => return Err(err),
         }
         tasks.push(TaskCheck {

@@ -318,12 +318,13 @@ pub fn inspect_tree(pids: &[i32], frozen_by_us: bool) -> Result<TreeInspection, 
         match inspect(pid, frozen_by_us) {
             Ok(inspection) => inspections.push(inspection),
             Err(DumpError::Unsupported { blockers: more }) => blockers.extend(more),
-            // A child that exited between the listing and the inspection (the
-            // tree is not frozen yet): the freeze will see the tree as it is then.
+            // A child that exited (or was exiting) between the listing and the
+            // inspection, the tree not being frozen yet: the freeze will see
+            // the tree as it is then.
             Err(_)
                 if pid != pids[0]
                     && !frozen_by_us
-                    && (read_stat(pid).is_err() || is_zombie(pid)) => {}
+                    && (read_stat(pid).is_err() || settles_as_zombie(pid)) => {}
             Err(err) => return Err(err),
         }
     }

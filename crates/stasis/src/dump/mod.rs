@@ -286,7 +286,7 @@ fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
                 Err(_)
                     if pid != root
                         && (!std::path::Path::new(&format!("/proc/{pid}")).exists()
-                            || inspect::is_zombie(pid)) => {}
+                            || inspect::settles_as_zombie(pid)) => {}
                 Err(err) => return Err(err),
             }
         }
