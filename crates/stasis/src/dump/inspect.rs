@@ -287,6 +287,14 @@ pub struct TreeInspection {
     pub zombies: Vec<Stat>,
 }
 
+/// A task that has begun to exit (PF_EXITING) or has exited.
+pub fn is_exiting(pid: i32) -> bool {
+    const PF_EXITING: u32 = 0x4;
+    read_stat(pid).map_or(true, |s| {
+        matches!(s.state, 'Z' | 'X') || (s.flags as u32) & PF_EXITING != 0
+    })
+}
+
 /// Waits (briefly) for a task that was exiting when the tree froze to become
 /// a zombie: true once it is one, false if it is gone or still not one.
 pub fn settles_as_zombie(pid: i32) -> bool {

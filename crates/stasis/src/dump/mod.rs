@@ -270,6 +270,16 @@ fn freeze_tree(root: i32) -> std::io::Result<Vec<FrozenTask>> {
             .filter(|p| *p == root || !inspect::is_zombie(*p))
             .collect();
         if new.is_empty() {
+            // A task seized while it was exiting (an exit cannot be stopped)
+            // is not a live task any more: let it go; it is saved as the
+            // zombie it becomes.
+            let (exiting, live): (Vec<FrozenTask>, Vec<FrozenTask>) = frozen
+                .into_iter()
+                .partition(|f| f.pid != root && inspect::is_exiting(f.pid));
+            for task in exiting {
+                let _ = task.resume();
+            }
+            frozen = live;
             // Root first, then in discovery (breadth-first) order: parents before children.
             frozen.sort_by_key(|f| pids.iter().position(|p| *p == f.pid));
             return Ok(frozen);
