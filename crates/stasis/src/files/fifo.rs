@@ -67,35 +67,12 @@ pub fn dump_fifo(
 
 /// (pid, fd) of every process but us that holds the inode (dev, ino) open.
 fn other_holders(dev: u64, ino: u64) -> Vec<(i32, i32)> {
-    let me = syscalls::getpid();
     let mut holders = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return holders;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid == me {
-            continue;
+    super::each_fd_outside(&[syscalls::getpid()], |pid, fd, path| {
+        if syscalls::stat_path(path).is_ok_and(|st| (st.st_dev, st.st_ino) == (dev, ino)) {
+            holders.push((pid, fd));
         }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(st) = syscalls::stat_path(&fd.path()) else {
-                continue;
-            };
-            if (st.st_dev, st.st_ino) == (dev, ino) {
-                let number = fd.file_name().to_str().and_then(|n| n.parse().ok());
-                holders.push((pid, number.unwrap_or(-1)));
-            }
-        }
-    }
+    });
     holders
 }
 

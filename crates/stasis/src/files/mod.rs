@@ -483,6 +483,33 @@ pub fn descriptions_of<'a>(
     })
 }
 
+/// Calls `f(pid, fd, /proc/<pid>/fd/<fd>)` for every fd of every process
+/// not in `exclude`: to find who else holds a pipe, socket or FIFO.
+pub fn each_fd_outside(exclude: &[i32], mut f: impl FnMut(i32, i32, &Path)) {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if exclude.contains(&pid) {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let number = fd.file_name().to_str().and_then(|n| n.parse().ok());
+            f(pid, number.unwrap_or(-1), &fd.path());
+        }
+    }
+}
+
 /// open(2) flags to recreate a description: its status flags without the ones
 /// that would create or truncate anything.
 pub fn reopen_flags(flags: u32) -> i32 {

@@ -72,37 +72,11 @@ pub fn outside_holders(pipe_id: u64, tree: &[i32]) -> Vec<(i32, String, i32)> {
 /// ("pipe:[12]", "socket:[34]"): (pid, comm, fd).
 pub fn outside_holders_of(wanted: &str, tree: &[i32]) -> Vec<(i32, String, i32)> {
     let mut holders = Vec::new();
-    let Ok(procs) = std::fs::read_dir("/proc") else {
-        return holders;
-    };
-    for entry in procs.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if tree.contains(&pid) {
-            continue;
+    super::each_fd_outside(tree, |pid, fd, path| {
+        if std::fs::read_link(path).is_ok_and(|target| target.as_os_str() == wanted) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            holders.push((pid, comm.trim().to_string(), fd));
         }
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            if target.as_os_str() == wanted {
-                let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-                let fd_num = fd
-                    .file_name()
-                    .to_str()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(-1);
-                holders.push((pid, comm.trim().to_string(), fd_num));
-            }
-        }
-    }
+    });
     holders
 }
